@@ -1,0 +1,35 @@
+# Veilig — see README.md. Every target is self-contained on a Debian machine with Go.
+GO            ?= go
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN           := bin/veilig
+
+.PHONY: all build run test bench lint demo-ldif clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) .
+
+## run: the server on the embedded SQLite default with the demo community
+run: build
+	./scripts/run.sh
+
+## test: everything, on real PostgreSQL and OpenLDAP (started and stopped here)
+test:
+	./scripts/test.sh
+
+## bench: Go benchmarks plus load scripts; figures go to docs/benchmarks.md
+bench: build
+	./scripts/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## demo-ldif: regenerate the demo community shipped in scripts/
+demo-ldif:
+	$(GO) run ./scripts/gencommunity -out scripts/demo-community.ldif
+
+clean:
+	rm -rf bin

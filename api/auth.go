@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/veilig/veilig/internal/auth"
+)
+
+// Login issues tokens (OAuth 2.0-style grants, RFC 6749 §4.3 and §6).
+type Login interface {
+	PasswordGrant(ctx context.Context, email, password, clientIP string) (auth.TokenPair, error)
+	RefreshGrant(ctx context.Context, refreshToken, clientIP string) (auth.TokenPair, error)
+}
+
+// TokenVerifier checks access tokens and publishes the keys that sign them.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (auth.Principal, error)
+	JWKS(ctx context.Context) (auth.JWKS, error)
+}
+
+type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (h *handlers) token(c *gin.Context) {
+	var req tokenRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	pair, err := h.grant(c, req)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Header("Pragma", "no-cache")
+	c.JSON(http.StatusOK, tokenResponse{AccessToken: pair.AccessToken, TokenType: "Bearer",
+		ExpiresIn: pair.ExpiresIn, RefreshToken: pair.RefreshToken})
+}
+
+func (h *handlers) grant(c *gin.Context, req tokenRequest) (auth.TokenPair, error) {
+	ctx := c.Request.Context()
+	switch req.GrantType {
+	case "password":
+		if req.Username == "" || req.Password == "" {
+			return auth.TokenPair{}, newError(kindInvalidParameter, "username and password are required")
+		}
+		return h.Login.PasswordGrant(ctx, req.Username, req.Password, c.ClientIP())
+	case "refresh_token":
+		if req.RefreshToken == "" {
+			return auth.TokenPair{}, newError(kindInvalidParameter, "refresh_token is required")
+		}
+		return h.Login.RefreshGrant(ctx, req.RefreshToken, c.ClientIP())
+	default:
+		return auth.TokenPair{}, newError(kindInvalidParameter, "grant_type must be password or refresh_token").
+			withFields(FieldProblem{Field: "grant_type", Detail: "password or refresh_token"})
+	}
+}
+
+func (h *handlers) jwks(c *gin.Context) {
+	set, err := h.Tokens.JWKS(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, set)
+}
+
+// authenticate requires a valid bearer access token (RFC 6750) and stores the
+// principal for the handlers. Tokens are accepted from the header only, never
+// from the URL (ASVS 14.2.1).
+func (h *handlers) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="veilig"`)
+			_ = c.Error(newError(kindUnauthorized, "send a bearer access token"))
+			c.Abort()
+			return
+		}
+		p, err := h.Tokens.Verify(c.Request.Context(), token)
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="veilig", error="invalid_token"`)
+			_ = c.Error(newError(kindUnauthorized, "the access token is not valid").withCause(err))
+			c.Abort()
+			return
+		}
+		c.Set(ctxPrincipal, p)
+		c.Next()
+	}
+}
+
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Get(ctxPrincipal)
+	pr, _ := p.(auth.Principal)
+	return pr
+}
+
+func principalID(c *gin.Context) string { return principal(c).UserID }

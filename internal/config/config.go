@@ -1,0 +1,189 @@
+// Package config is Veilig's configuration: one documented struct, read from the
+// environment (prefix VEILIG_) with command-line flags overriding, and logged once at
+// start-up with secrets masked.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veilig/veilig/internal/redact"
+)
+
+// Prefix is the prefix of every environment variable.
+const Prefix = "VEILIG_"
+
+// ErrInvalid reports a configuration value that cannot be used.
+var ErrInvalid = errors.New("config: invalid value")
+
+// Config is everything an operator can set. Tags: env (variable name after the
+// prefix; the flag is its lower-case, dashed form), default, help, and secret
+// (masked in logs).
+type Config struct {
+	HTTPAddr        string        `env:"HTTP_ADDR" default:"127.0.0.1:8080" help:"address the HTTP API listens on"`
+	PublicURL       string        `env:"PUBLIC_URL" default:"http://127.0.0.1:8080" help:"external base URL of this server; the token issuer"`
+	DatabaseURL     string        `env:"DATABASE_URL" default:"data/veilig.db" help:"postgres://… for PostgreSQL, else an SQLite file path" secret:"url"`
+	LogLevel        string        `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
+	LogFormat       string        `env:"LOG_FORMAT" default:"json" help:"json or text"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"20s" help:"how long in-flight requests get on SIGTERM"`
+	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" default:"1048576" help:"largest JSON request body accepted"`
+	TrustedProxies  string        `env:"TRUSTED_PROXIES" default:"" help:"comma-separated CIDRs whose X-Forwarded-For is believed"`
+
+	TokenAudience  string        `env:"TOKEN_AUDIENCE" default:"veilig-api" help:"aud of access tokens"`
+	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" default:"15m" help:"lifetime of access tokens"`
+
+	LDAPURL          string        `env:"LDAP_URL" default:"" help:"ldap:// or ldaps:// URL of the community directory; empty disables LDAP"`
+	LDAPStartTLS     bool          `env:"LDAP_STARTTLS" default:"false" help:"upgrade ldap:// with StartTLS"`
+	LDAPCAFile       string        `env:"LDAP_CA_FILE" default:"" help:"PEM file of CA certificates trusted for LDAP TLS"`
+	LDAPBindDN       string        `env:"LDAP_BIND_DN" default:"" help:"DN Veilig binds as to read the directory"`
+	LDAPBindPassword string        `env:"LDAP_BIND_PASSWORD" default:"" help:"password of LDAP_BIND_DN" secret:"true"`
+	LDAPBaseDN       string        `env:"LDAP_BASE_DN" default:"" help:"subtree holding the community"`
+	LDAPPreset       string        `env:"LDAP_PRESET" default:"openldap" help:"openldap (standard schema) or ad (Active Directory)"`
+	LDAPOrgFilter    string        `env:"LDAP_ORG_FILTER" default:"" help:"overrides the preset's organisation filter"`
+	LDAPPersonFilter string        `env:"LDAP_PERSON_FILTER" default:"" help:"overrides the preset's person filter"`
+	LDAPAttrOrgName  string        `env:"LDAP_ATTR_ORG_NAME" default:"" help:"overrides the organisation name attribute"`
+	LDAPAttrDomain   string        `env:"LDAP_ATTR_DOMAIN" default:"" help:"overrides the organisation mail-domain attribute"`
+	LDAPAttrDesc     string        `env:"LDAP_ATTR_DESCRIPTION" default:"" help:"overrides the organisation description attribute"`
+	LDAPAttrOIN      string        `env:"LDAP_ATTR_OIN" default:"" help:"attribute holding the organisation's OIN"`
+	LDAPAttrKvK      string        `env:"LDAP_ATTR_KVK" default:"" help:"attribute holding the organisation's KvK number"`
+	LDAPAttrName     string        `env:"LDAP_ATTR_PERSON_NAME" default:"" help:"overrides the person display-name attribute"`
+	LDAPAttrMail     string        `env:"LDAP_ATTR_MAIL" default:"" help:"overrides the person mail attribute"`
+	LDAPAttrDept     string        `env:"LDAP_ATTR_DEPARTMENT" default:"" help:"overrides the person department attribute"`
+	LDAPPageSize     int           `env:"LDAP_PAGE_SIZE" default:"1000" help:"entries per page of the paged search (RFC 2696)"`
+	LDAPTimeout      time.Duration `env:"LDAP_TIMEOUT" default:"30s" help:"timeout of one LDAP operation"`
+	LDAPSyncInterval time.Duration `env:"LDAP_SYNC_INTERVAL" default:"0s" help:"how often serve syncs from LDAP; 0 = only on demand"`
+
+	IndexRefresh time.Duration `env:"INDEX_REFRESH" default:"2s" help:"how often serve checks for directory changes made by other processes"`
+}
+
+// field is one configuration field found by reflection.
+type field struct {
+	env, flag, def, help, secret string
+	v                            reflect.Value
+}
+
+func (c *Config) fields() []field {
+	rv := reflect.ValueOf(c).Elem()
+	rt := rv.Type()
+	out := make([]field, 0, rt.NumField())
+	for i := range rt.NumField() {
+		sf := rt.Field(i)
+		env := sf.Tag.Get("env")
+		out = append(out, field{
+			env: Prefix + env, flag: strings.ReplaceAll(strings.ToLower(env), "_", "-"),
+			def: sf.Tag.Get("default"), help: sf.Tag.Get("help"), secret: sf.Tag.Get("secret"),
+			v: rv.Field(i),
+		})
+	}
+	return out
+}
+
+// Load fills a Config from defaults, then the environment (getenv), then flags
+// registered on fs and parsed from args. It returns the arguments left after flags.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, []string, error) {
+	var c Config
+	for _, f := range c.fields() {
+		val := f.def
+		if e := getenv(f.env); e != "" {
+			val = e
+		}
+		if err := set(f.v, val); err != nil {
+			return c, nil, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, f.env, val, err)
+		}
+		fs.Var(flagValue{f.v}, f.flag, f.help+" (env "+f.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	return c, fs.Args(), c.validate()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.LDAPPreset != "openldap" && c.LDAPPreset != "ad":
+		return fmt.Errorf("%w: LDAP_PRESET must be openldap or ad", ErrInvalid)
+	case c.AccessTokenTTL <= 0 || c.AccessTokenTTL > time.Hour:
+		return fmt.Errorf("%w: ACCESS_TOKEN_TTL must be between 0 and 1h", ErrInvalid)
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("%w: MAX_BODY_BYTES must be positive", ErrInvalid)
+	case c.LDAPURL != "" && c.LDAPBaseDN == "":
+		return fmt.Errorf("%w: LDAP_BASE_DN is required with LDAP_URL", ErrInvalid)
+	case c.LDAPSyncInterval < 0:
+		return fmt.Errorf("%w: LDAP_SYNC_INTERVAL must not be negative", ErrInvalid)
+	}
+	return nil
+}
+
+func set(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case string:
+		v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case int, int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+// flagValue adapts a config field to flag.Value.
+type flagValue struct{ v reflect.Value }
+
+func (f flagValue) String() string {
+	if !f.v.IsValid() {
+		return ""
+	}
+	return fmt.Sprint(f.v.Interface())
+}
+
+func (f flagValue) Set(s string) error { return set(f.v, s) }
+
+func (f flagValue) IsBoolFlag() bool { return f.v.IsValid() && f.v.Kind() == reflect.Bool }
+
+// Masked returns the configuration as key/value pairs for logging, secrets masked.
+func (c *Config) Masked() []any {
+	var out []any
+	for _, f := range c.fields() {
+		val := fmt.Sprint(f.v.Interface())
+		switch {
+		case f.secret == "url":
+			val = redact.URL(val)
+		case f.secret != "" && val != "":
+			val = "*****"
+		}
+		out = append(out, f.env, val)
+	}
+	return out
+}
+
+// Table returns a Markdown table of every setting (used to keep the README in step).
+func Table() string {
+	var c Config
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+	for _, f := range c.fields() {
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", f.env, f.flag, f.def, f.help)
+	}
+	return b.String()
+}

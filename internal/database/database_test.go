@@ -1,0 +1,34 @@
+package database_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/testenv"
+)
+
+func TestMigrateIsIdempotentAndCurrent(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		if err := db.CheckMigrated(ctx); err != nil {
+			t.Fatalf("CheckMigrated after Migrate: %v", err)
+		}
+		if err := db.Migrate(ctx, testenv.Discard()); err != nil {
+			t.Fatalf("second Migrate: %v", err)
+		}
+		var gen int64
+		if err := db.Raw("SELECT generation FROM directory_meta WHERE id = 1").Scan(&gen).Error; err != nil {
+			t.Fatalf("schema missing: %v", err)
+		}
+	})
+}
+
+func TestOpenRejectsUnknownURL(t *testing.T) {
+	for _, u := range []string{"", "mysql://user:secret@host/db", "redis://x"} {
+		_, err := database.Open(context.Background(), u, testenv.Discard())
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+}

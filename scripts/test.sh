@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# make test: install what the tests need, start a throwaway PostgreSQL, run every
+# Go test (OpenLDAP slapd instances are started per test by internal/testenv), and
+# stop what was started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_packages postgresql slapd ldap-utils
+
+tmp=$(mktemp -d /tmp/veilig-test.XXXXXX)
+chmod 755 "$tmp"
+PG_PID=
+cleanup() {
+	stop_pid "$PG_PID"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+start_postgres "$tmp/pg"
+export VEILIG_TEST_POSTGRES_URL=$PG_URL
+
+log "go vet"
+go vet ./...
+log "go test"
+go test -count=1 -timeout 25m "$@" ./...
