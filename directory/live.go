@@ -69,25 +69,6 @@ func (l *Live) Refresh(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Watch refreshes every interval until ctx ends. Errors are logged and retried:
-// the previous snapshot stays served.
-func (l *Live) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			if _, err := l.Refresh(rctx); err != nil && ctx.Err() == nil {
-				l.log.Error("directory index refresh failed", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
 // load reads the directory in one read transaction, so the snapshot is consistent.
 func (l *Live) load(ctx context.Context, gen int64) (*Snapshot, error) {
 	var (
