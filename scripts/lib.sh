@@ -71,3 +71,59 @@ stop_pid() {
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 }
+
+# free_port prints a TCP port that was free on 127.0.0.1 a moment ago.
+free_port() {
+	local port
+	for _ in $(seq 1 50); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# start_slapd DIR LDIF: a throwaway OpenLDAP slapd for dc=veilig,dc=test in DIR,
+# bulk-loaded from LDIF with slapadd, with the substring indexes an LDAP address
+# book needs. Sets SLAPD_PID, SLAPD_URL, SLAPD_ROOT_DN and SLAPD_ROOT_PW.
+start_slapd() {
+	local dir=$1 ldif=$2 port
+	mkdir -p "$dir/db"
+	SLAPD_ROOT_DN="cn=admin,dc=veilig,dc=test"
+	SLAPD_ROOT_PW=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
+	cat >"$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload syncprov
+pidfile $dir/slapd.pid
+sizelimit 500
+database mdb
+maxsize 8589934592
+suffix "dc=veilig,dc=test"
+rootdn "$SLAPD_ROOT_DN"
+rootpw $SLAPD_ROOT_PW
+directory $dir/db
+index objectClass eq
+index entryCSN,entryUUID eq
+index o,cn,mail,associatedDomain eq,sub
+index uid eq
+overlay syncprov
+syncprov-checkpoint 1000 10
+syncprov-sessionlog 100000
+CONF
+	slapadd -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 || { cat "$dir/slapadd.log" >&2; return 1; }
+	port=$(free_port)
+	slapd -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" >"$dir/slapd.log" 2>&1 || { cat "$dir/slapd.log" >&2; return 1; }
+	for _ in $(seq 1 100); do
+		[ -s "$dir/slapd.pid" ] && ldapsearch -x -H "ldap://127.0.0.1:$port/" -b "" -s base >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	SLAPD_PID=$(cat "$dir/slapd.pid")
+	SLAPD_URL="ldap://127.0.0.1:$port/"
+	log "slapd on $SLAPD_URL (pid $SLAPD_PID)"
+}
