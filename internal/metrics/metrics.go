@@ -22,8 +22,8 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "veilig_http_request_duration_seconds",
-			Help:    "Time to serve HTTP requests, by route template, method and status.",
+			Name: "veilig_http_request_duration_seconds",
+			Help: "Time to serve HTTP requests, by route template, method and status.",
 			// Fine below 2 ms: the autocomplete budget is a p99 under 2 ms server-side.
 			Buckets: []float64{.00005, .0001, .00015, .0002, .0003, .0004, .0005, .00075, .001, .0015, .002, .003, .005,
 				.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
