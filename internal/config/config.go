@@ -183,7 +183,11 @@ func Table() string {
 	var b strings.Builder
 	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
 	for _, f := range c.fields() {
-		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", f.env, f.flag, f.def, f.help)
+		def := "(empty)"
+		if f.def != "" {
+			def = "`" + f.def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", f.env, f.flag, def, f.help)
 	}
 	return b.String()
 }
