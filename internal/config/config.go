@@ -59,6 +59,22 @@ type Config struct {
 	LDAPSyncInterval time.Duration `env:"LDAP_SYNC_INTERVAL" default:"0s" help:"how often serve syncs from LDAP; 0 = only on demand"`
 
 	IndexRefresh time.Duration `env:"INDEX_REFRESH" default:"2s" help:"how often serve checks for directory changes made by other processes"`
+
+	DataDir         string        `env:"DATA_DIR" default:"data" help:"directory for message blobs and upload spool (mode 0700)"`
+	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" default:"52428800" help:"largest message accepted, attachments included"`
+	MaxRecipients   int           `env:"MAX_RECIPIENTS" default:"500" help:"most recipients (to + cc + bcc) of one message"`
+	DNSResolver     string        `env:"DNS_RESOLVER" default:"127.0.0.1:53" help:"validating DNSSEC resolver (host:port); its AD bit is trusted"`
+	DeliveryPort    int           `env:"DELIVERY_PORT" default:"25" help:"SMTP port of recipient mail servers"`
+	DeliveryCAFile  string        `env:"DELIVERY_CA_FILE" default:"" help:"PEM file of extra CA roots for PKIX verification of mail servers"`
+	SMTPHostname    string        `env:"SMTP_HOSTNAME" default:"" help:"name used in EHLO and Message-IDs; default the host name"`
+	DeliveryRelay   string        `env:"DELIVERY_RELAY" default:"" help:"host:port of a relay to send all mail through (TLS + AUTH required)"`
+	RelayUsername   string        `env:"DELIVERY_RELAY_USERNAME" default:"" help:"AUTH user for the relay"`
+	RelayPassword   string        `env:"DELIVERY_RELAY_PASSWORD" default:"" help:"AUTH password for the relay" secret:"true"`
+	DeliveryMaxAge  time.Duration `env:"DELIVERY_MAX_AGE" default:"48h" help:"how long temporary failures are retried before a delivery fails"`
+	DeliveryWorkers int           `env:"DELIVERY_WORKERS" default:"10" help:"concurrent deliveries per process"`
+	SubmissionAddr  string        `env:"SUBMISSION_ADDR" default:"" help:"address of the SMTP submission gateway; empty = off"`
+	SubmissionCert  string        `env:"SUBMISSION_TLS_CERT" default:"" help:"PEM certificate chain for the submission gateway's STARTTLS"`
+	SubmissionKey   string        `env:"SUBMISSION_TLS_KEY" default:"" help:"PEM private key for the submission gateway's STARTTLS" secret:"true"`
 }
 
 // field is one configuration field found by reflection.
@@ -115,6 +131,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: LDAP_BASE_DN is required with LDAP_URL", ErrInvalid)
 	case c.LDAPSyncInterval < 0:
 		return fmt.Errorf("%w: LDAP_SYNC_INTERVAL must not be negative", ErrInvalid)
+	case c.MaxMessageBytes < 1024 || c.MaxRecipients < 1 || c.DeliveryWorkers < 1:
+		return fmt.Errorf("%w: MAX_MESSAGE_BYTES, MAX_RECIPIENTS and DELIVERY_WORKERS must be positive", ErrInvalid)
+	case c.DeliveryPort < 1 || c.DeliveryPort > 65535:
+		return fmt.Errorf("%w: DELIVERY_PORT must be a TCP port", ErrInvalid)
+	case c.DeliveryRelay != "" && (c.RelayUsername == "" || c.RelayPassword == ""):
+		return fmt.Errorf("%w: DELIVERY_RELAY needs DELIVERY_RELAY_USERNAME and DELIVERY_RELAY_PASSWORD", ErrInvalid)
+	case c.SubmissionAddr != "" && (c.SubmissionCert == "" || c.SubmissionKey == ""):
+		return fmt.Errorf("%w: SUBMISSION_ADDR needs SUBMISSION_TLS_CERT and SUBMISSION_TLS_KEY (STARTTLS is required)", ErrInvalid)
 	}
 	return nil
 }
