@@ -18,10 +18,16 @@ ensure_packages() {
 	log "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	# policy-rc.d keeps the packages' own daemons (slapd, postgresql) from starting.
+	# policy-rc.d keeps the packages' own daemons (slapd, postgresql, postfix, …)
+	# from starting; a policy already on the machine is put back afterwards.
+	local saved=
+	if [ -e /usr/sbin/policy-rc.d ]; then
+		saved=$(mktemp)
+		cp -p /usr/sbin/policy-rc.d "$saved"
+	fi
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	rm -f /usr/sbin/policy-rc.d
+	if [ -n "$saved" ]; then mv "$saved" /usr/sbin/policy-rc.d; else rm -f /usr/sbin/policy-rc.d; fi
 }
 
 pg_bindir() {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages postgresql slapd ldap-utils
+ensure_packages postgresql slapd ldap-utils knot knot-dnsutils unbound bind9-dnsutils postfix libnet-ssleay-perl swaks openssl
 
 tmp=$(mktemp -d /tmp/veilig-test.XXXXXX)
 chmod 755 "$tmp"
