@@ -115,16 +115,10 @@ func internal(u User, err error) outcome {
 // *RateLimitError; other errors are internal.
 func (s *Service) PasswordGrant(ctx context.Context, email, password, clientIP string) (TokenPair, error) {
 	const grant = "password"
-	if err := s.limits.begin(s.now(), clientIP, email); err != nil {
-		s.logFailure(ctx, grant, outcome{reason: reasonRateLimited, err: err}, clientIP)
+	o, err := s.checkPassword(ctx, grant, email, password, clientIP)
+	if err != nil {
 		return TokenPair{}, err
 	}
-	o := s.authenticate(ctx, email, password)
-	if o.err != nil {
-		s.logFailure(ctx, grant, o, clientIP)
-		return TokenPair{}, o.err
-	}
-	s.limits.succeeded(s.now(), clientIP, email)
 	pair, err := s.issuePair(ctx, o.user)
 	if err != nil {
 		s.logFailure(ctx, grant, internal(o.user, err), clientIP)
@@ -132,6 +126,33 @@ func (s *Service) PasswordGrant(ctx context.Context, email, password, clientIP s
 	}
 	s.log.InfoContext(ctx, "login succeeded", "grant", grant, "user_id", o.user.ID, "client", clientIP)
 	return pair, nil
+}
+
+// Authenticate checks address and password under the same rules and rate limits
+// as PasswordGrant, without issuing tokens: for the SMTP submission gateway's
+// AUTH PLAIN (RFC 4954).
+func (s *Service) Authenticate(ctx context.Context, email, password, clientIP string) (Principal, error) {
+	o, err := s.checkPassword(ctx, "smtp-auth", email, password, clientIP)
+	if err != nil {
+		return Principal{}, err
+	}
+	s.log.InfoContext(ctx, "login succeeded", "grant", "smtp-auth", "user_id", o.user.ID, "client", clientIP)
+	return Principal{UserID: o.user.ID, Email: o.user.Email, OrganisationID: o.user.OrganisationID, Role: o.user.Role}, nil
+}
+
+// checkPassword applies the rate limits, then authenticate, and logs a failure.
+func (s *Service) checkPassword(ctx context.Context, grant, email, password, clientIP string) (outcome, error) {
+	if err := s.limits.begin(s.now(), clientIP, email); err != nil {
+		s.logFailure(ctx, grant, outcome{reason: reasonRateLimited, err: err}, clientIP)
+		return outcome{}, err
+	}
+	o := s.authenticate(ctx, email, password)
+	if o.err != nil {
+		s.logFailure(ctx, grant, o, clientIP)
+		return o, o.err
+	}
+	s.limits.succeeded(s.now(), clientIP, email)
+	return o, nil
 }
 
 // authenticate checks LDAP first when configured, then the local password.

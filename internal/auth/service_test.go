@@ -288,3 +288,30 @@ func TestUnknownUserSpendsAHash(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthenticate: the SMTP gateway's check shares the grant's rules and limits,
+// and issues no tokens.
+func TestAuthenticate(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		u := e.createUser(t, "jan@utrecht.example", RoleSender, janPassword)
+		p, err := e.svc.Authenticate(ctx, "Jan@Utrecht.example", janPassword, "192.0.2.1")
+		if err != nil || p.UserID != u.ID || p.OrganisationID != orgUtrecht || p.Role != RoleSender {
+			t.Fatalf("Authenticate = %+v, %v", p, err)
+		}
+		for range 5 {
+			if _, err := e.svc.Authenticate(ctx, u.Email, "wrong password!", "192.0.2.1"); err != ErrInvalidCredentials {
+				t.Fatalf("wrong password: %v", err)
+			}
+		}
+		if _, err := e.svc.Authenticate(ctx, u.Email, janPassword, "192.0.2.1"); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("after five failures: %v, want ErrRateLimited", err)
+		}
+		var n int64
+		db.Raw("SELECT COUNT(*) FROM refresh_tokens").Scan(&n)
+		if n != 0 {
+			t.Errorf("Authenticate issued %d refresh tokens", n)
+		}
+	})
+}
