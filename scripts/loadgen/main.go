@@ -9,6 +9,8 @@
 //	go run ./scripts/loadgen -mode http -token-file tok -ldif people.ldif -json
 //	go run ./scripts/loadgen -mode ldap -url ldap://127.0.0.1:3389 -base o=veilig -ldif people.ldif
 //	go run ./scripts/loadgen -mode rss -pid 1234
+//	go run ./scripts/loadgen -mode histogram -save before.prom
+//	go run ./scripts/loadgen -mode histogram -before before.prom -json
 package main
 
 import (
@@ -53,6 +55,9 @@ type config struct {
 	bindPWFile  string
 	base        string
 	pid         int
+	route       string
+	before      string
+	save        string
 }
 
 func main() {
@@ -72,8 +77,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if cfg.mode == "rss" {
+	switch cfg.mode {
+	case "rss":
 		return reportRSS(stdout, cfg.pid)
+	case "histogram":
+		return reportHistogram(ctx, cfg, stdout)
 	}
 	return bench(ctx, log, cfg, stdout)
 }
@@ -81,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap or rss")
+	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, rss or histogram")
 	fs.StringVar(&cfg.url, "url", "", "loopback target (default http://127.0.0.1:8080 or ldap://127.0.0.1:389)")
 	fs.IntVar(&cfg.concurrency, "c", 8, "concurrent workers (one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured run time (0: bounded by -n only)")
@@ -101,6 +109,9 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.bindPWFile, "bindpw-file", "", "file holding the LDAP bind password")
 	fs.StringVar(&cfg.base, "base", "", "LDAP search base DN")
 	fs.IntVar(&cfg.pid, "pid", 0, "process to report for -mode rss")
+	fs.StringVar(&cfg.route, "route", "/api/v1/directory/search", "route label whose latency -mode histogram reports")
+	fs.StringVar(&cfg.before, "before", "", "-mode histogram: earlier scrape (from -save) to subtract")
+	fs.StringVar(&cfg.save, "save", "", "-mode histogram: write the raw /metrics scrape to this file and exit")
 	return fs
 }
 
@@ -134,6 +145,13 @@ func (c *config) validate() error {
 	switch c.mode {
 	case "rss":
 		return check(c.pid > 0, "-mode rss needs -pid")
+	case "histogram":
+		c.url = cmp.Or(c.url, "http://127.0.0.1:8080")
+		if err := check(c.before == "" || c.save == "", "-before and -save exclude each other"); err != nil {
+			return err
+		}
+		_, err := loopbackURL(c.url, "http")
+		return err
 	case "http":
 		c.url = cmp.Or(c.url, "http://127.0.0.1:8080")
 		if err := check(c.token != "", "-mode http needs -token or -token-file"); err != nil {
