@@ -132,13 +132,16 @@ func (s *Store) Write(ctx context.Context, full bool, fn func(*Writer) error) er
 
 // Writer changes the directory inside one transaction; see Store.Write.
 type Writer struct {
-	tx   *gorm.DB
-	now  time.Time
-	full bool
-	gen  int64
+	tx      *gorm.DB
+	now     time.Time
+	full    bool
+	gen     int64
+	changed bool // an incremental write touched a row
 }
 
-func (w *Writer) begin(ctx context.Context) error {
+// bump advances the directory generation, so that every process reloads its
+// view after the commit, and records the new value.
+func (w *Writer) bump(ctx context.Context) error {
 	tx := w.tx.WithContext(ctx)
 	if err := tx.Exec("UPDATE directory_meta SET generation = generation + 1 WHERE id = 1").Error; err != nil {
 		return fmt.Errorf("directory: bump generation: %w", err)
@@ -146,9 +149,24 @@ func (w *Writer) begin(ctx context.Context) error {
 	if err := tx.Raw("SELECT generation FROM directory_meta WHERE id = 1").Scan(&w.gen).Error; err != nil {
 		return fmt.Errorf("directory: read generation: %w", err)
 	}
+	return nil
+}
+
+// begin bumps the generation at once for a full replacement (its organisation
+// rows are stamped with it); an incremental write bumps it in finish, and only
+// when it changed something.
+func (w *Writer) begin(ctx context.Context) error {
 	if !w.full {
+		err := w.tx.WithContext(ctx).Raw("SELECT generation FROM directory_meta WHERE id = 1").Scan(&w.gen).Error
+		if err != nil {
+			return fmt.Errorf("directory: read generation: %w", err)
+		}
 		return nil
 	}
+	if err := w.bump(ctx); err != nil {
+		return err
+	}
+	tx := w.tx.WithContext(ctx)
 	// A full replacement rewrites every person and domain; organisations are
 	// upserted so their ids, and the users attached to them, survive.
 	for _, table := range []string{"people", "domains"} {
@@ -161,6 +179,9 @@ func (w *Writer) begin(ctx context.Context) error {
 
 func (w *Writer) finish(ctx context.Context) error {
 	if !w.full {
+		if w.changed {
+			return w.bump(ctx)
+		}
 		return nil
 	}
 	err := w.tx.WithContext(ctx).Model(&organisationRow{}).
@@ -179,6 +200,7 @@ func (w *Writer) PutOrganisations(ctx context.Context, orgs []Organisation) erro
 	if len(orgs) == 0 {
 		return nil
 	}
+	w.changed = true
 	tx := w.tx.WithContext(ctx)
 	rows := make([]organisationRow, len(orgs))
 	ids := make([]string, len(orgs))
@@ -231,6 +253,7 @@ func (w *Writer) PutPeople(ctx context.Context, people []Person) error {
 	if len(people) == 0 {
 		return nil
 	}
+	w.changed = true
 	rows := make([]personRow, len(people))
 	for i, p := range people {
 		rows[i] = personRow{ID: PersonID(p.SourceID), SourceID: p.SourceID, SourceDN: p.SourceDN,
@@ -262,6 +285,7 @@ func (w *Writer) DeletePeople(ctx context.Context, sourceIDs []string) (int, err
 		}
 		n += int(res.RowsAffected)
 	}
+	w.changed = w.changed || n > 0
 	return n, nil
 }
 
@@ -290,6 +314,7 @@ func (w *Writer) RemoveOrganisations(ctx context.Context, sourceIDs []string) (i
 		}
 		n += int(res.RowsAffected)
 	}
+	w.changed = w.changed || n > 0
 	return n, nil
 }
 

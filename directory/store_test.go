@@ -201,3 +201,29 @@ func TestSyncRunsRecorded(t *testing.T) {
 		}
 	})
 }
+
+// An incremental write that changes nothing must not make every process reload.
+func TestEmptyIncrementalKeepsGeneration(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		s := directory.NewStore(db.DB, fixedNow)
+		write(t, s, true, []directory.Organisation{org("u1", "Gemeente Utrecht", "utrecht.nl")}, nil)
+		before, _ := s.Generation(ctx)
+		err := s.Write(ctx, false, func(w *directory.Writer) error {
+			if _, err := w.DeletePeople(ctx, []string{"nobody"}); err != nil {
+				return err
+			}
+			return w.SaveState(ctx, "ldap", "cookie")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := s.Generation(ctx); after != before {
+			t.Errorf("generation moved from %d to %d on a write that changed nothing", before, after)
+		}
+		write(t, s, false, nil, []directory.Person{person("p1", "u1", "Jan", "jan@utrecht.nl")})
+		if after, _ := s.Generation(ctx); after <= before {
+			t.Errorf("generation did not move on a real change (%d → %d)", before, after)
+		}
+	})
+}

@@ -59,6 +59,8 @@ type Config struct {
 	LDAPSyncInterval time.Duration `env:"LDAP_SYNC_INTERVAL" default:"0s" help:"how often serve syncs from LDAP; 0 = only on demand"`
 
 	IndexRefresh time.Duration `env:"INDEX_REFRESH" default:"2s" help:"how often serve checks for directory changes made by other processes"`
+	MemoryLimit  int64         `env:"MEMORY_LIMIT_MB" default:"320" help:"soft memory limit of the Go runtime in MiB (GOMEMLIMIT); 0 = none"`
+	MetricsAllow string        `env:"METRICS_ALLOW" default:"127.0.0.0/8,::1/128" help:"comma-separated CIDRs allowed to read /metrics"`
 
 	DataDir         string        `env:"DATA_DIR" default:"data" help:"directory for message blobs and upload spool (mode 0700)"`
 	MaxMessageBytes int64         `env:"MAX_MESSAGE_BYTES" default:"52428800" help:"largest message accepted, attachments included"`
@@ -129,6 +131,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MAX_BODY_BYTES must be positive", ErrInvalid)
 	case c.LDAPURL != "" && c.LDAPBaseDN == "":
 		return fmt.Errorf("%w: LDAP_BASE_DN is required with LDAP_URL", ErrInvalid)
+	case c.IndexRefresh <= 0 || c.LDAPTimeout <= 0 || c.ShutdownTimeout <= 0 || c.DeliveryMaxAge <= 0:
+		return fmt.Errorf("%w: INDEX_REFRESH, LDAP_TIMEOUT, SHUTDOWN_TIMEOUT and DELIVERY_MAX_AGE must be positive", ErrInvalid)
+	case c.MemoryLimit < 0:
+		return fmt.Errorf("%w: MEMORY_LIMIT_MB must not be negative", ErrInvalid)
 	case c.LDAPSyncInterval < 0:
 		return fmt.Errorf("%w: LDAP_SYNC_INTERVAL must not be negative", ErrInvalid)
 	case c.MaxMessageBytes < 1024 || c.MaxRecipients < 1 || c.DeliveryWorkers < 1:

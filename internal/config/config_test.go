@@ -39,6 +39,9 @@ func TestLoadRejects(t *testing.T) {
 		"ldap without base":  {"VEILIG_LDAP_URL": "ldap://ldap.test"},
 		"negative body":      {"VEILIG_MAX_BODY_BYTES": "-1"},
 		"token ttl too long": {"VEILIG_ACCESS_TOKEN_TTL": "24h"},
+		"zero index refresh": {"VEILIG_INDEX_REFRESH": "0s"},
+		"relay without auth": {"VEILIG_DELIVERY_RELAY": "relay.example:587"},
+		"submission w/o tls": {"VEILIG_SUBMISSION_ADDR": "127.0.0.1:587"},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		if _, _, err := Load(fs, nil, env(e)); !errors.Is(err, ErrInvalid) {

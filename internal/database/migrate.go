@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/veilig/veilig/migrations"
 )
@@ -24,19 +25,25 @@ func (db *DB) provider() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialect := goose.DialectPostgres
-	if db.Dialect == SQLite {
-		dialect = goose.DialectSQLite3
+	dialect, opts := goose.DialectSQLite3, []goose.ProviderOption(nil)
+	if db.Dialect == Postgres {
+		// A session advisory lock: several processes starting at once apply
+		// each migration exactly once.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("database: migration lock: %w", err)
+		}
+		dialect, opts = goose.DialectPostgres, []goose.ProviderOption{goose.WithSessionLocker(locker)}
 	}
-	p, err := goose.NewProvider(dialect, sqlDB, sub)
+	p, err := goose.NewProvider(dialect, sqlDB, sub, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("database: migration provider: %w", err)
 	}
 	return p, nil
 }
 
-// Migrate applies every pending migration. On PostgreSQL goose takes an advisory
-// lock, so several processes starting at once apply each migration once.
+// Migrate applies every pending migration. On PostgreSQL it holds a session
+// advisory lock meanwhile, so several processes starting at once are safe.
 func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	p, err := db.provider()
 	if err != nil {
