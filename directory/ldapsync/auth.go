@@ -27,7 +27,7 @@ func NewAuthenticator(cfg Config, log *slog.Logger) (*Authenticator, error) {
 	if s.url == nil {
 		return nil, ErrNotConfigured
 	}
-	d, err := newDialer(s)
+	d, err := newDialer(s, log)
 	if err != nil {
 		return nil, err
 	}

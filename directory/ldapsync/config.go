@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -31,8 +32,8 @@ const (
 // list fallbacks separated by commas ("displayName,cn": the first attribute
 // with a value wins). Empty fields take the preset's value.
 type Config struct {
-	URL          string // ldap://host[:port] or ldaps://host[:port]; empty disables LDAP (Import still works)
-	StartTLS     bool   // upgrade ldap:// with StartTLS (RFC 4513 §3)
+	URL          string // ldaps://host[:port], or ldap://host[:port] with StartTLS; empty disables LDAP (Import still works)
+	StartTLS     bool   // upgrade ldap:// with StartTLS (RFC 4513 §3); required for ldap:// except to a loopback address
 	CAFile       string // PEM bundle of trusted CAs; empty means the system roots
 	BindDN       string // read-only service account; empty binds anonymously
 	BindPassword string
@@ -113,6 +114,7 @@ type settings struct {
 	idAttr      string
 	binaryID    bool // objectGUID: 16 raw bytes
 	incremental bool
+	plaintext   bool // ldap:// without StartTLS to a loopback address
 }
 
 // fieldAttrs maps a field to its attribute names, fallbacks in order.
@@ -212,6 +214,15 @@ func (s *settings) checkLDAP() error {
 	if u.User != nil {
 		return fmt.Errorf("%w: put credentials in BindDN and BindPassword, not in the URL", ErrConfig)
 	}
+	if u.Scheme == "ldap" && !s.StartTLS {
+		// Simple binds (RFC 4513 §5.1.3) carry the service account's and every
+		// user's password; §6.3.3 asks for TLS around them.
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%w: ldap:// without StartTLS would send passwords in clear text; "+
+				"use ldaps:// or StartTLS (plain ldap:// is allowed only to a loopback address)", ErrConfig)
+		}
+		s.plaintext = true
+	}
 	if s.BindDN != "" && s.BindPassword == "" {
 		return fmt.Errorf("%w: BindDN without BindPassword would be an unauthenticated bind", ErrConfig)
 	}
@@ -221,6 +232,16 @@ func (s *settings) checkLDAP() error {
 	}
 	s.url, s.base = u, base
 	return nil
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address
+// (127.0.0.0/8, ::1), where an unencrypted connection never leaves the machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 // source names the directory for sync runs, as an RFC 4516 LDAP URL without

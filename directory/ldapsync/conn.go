@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -19,7 +20,13 @@ type dialer struct {
 	tls *tls.Config
 }
 
-func newDialer(s *settings) (*dialer, error) {
+// newDialer prepares connections for s, warning once when they will not be
+// encrypted.
+func newDialer(s *settings, log *slog.Logger) (*dialer, error) {
+	if s.plaintext && log != nil {
+		log.Warn("LDAP connection is not encrypted (ldap:// without StartTLS); allowed only because the server is on a loopback address",
+			"server", s.url.Host)
+	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.url.Hostname()}
 	if s.CAFile != "" {
 		pemData, err := os.ReadFile(s.CAFile)

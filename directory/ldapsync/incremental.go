@@ -166,7 +166,7 @@ func (sy *Syncer) incremental(ctx context.Context, run *directory.SyncRun, iss *
 	}
 	return sy.store.Write(ctx, false, func(w *directory.Writer) error {
 		a := &applier{sy: sy, c: c, w: w, run: run, iss: iss, m: mapper{sy.s},
-			cache: map[string]orgRef{}, orgsDone: map[string]bool{}, written: map[string]bool{}}
+			cache: map[string]orgRef{}, orgsDone: map[string]bool{}, written: map[string]bool{}, stale: map[string]bool{}}
 		roots, err := a.organisations(ctx, orgs)
 		if err != nil {
 			return err
@@ -189,6 +189,7 @@ type applier struct {
 	cache    map[string]orgRef // organisation entries by normalised DN, read as needed
 	orgsDone map[string]bool   // organisations written or removed in this run, by source id
 	written  map[string]bool   // people written in this run, by source id
+	stale    map[string]bool   // skipped people to delete, by source id; never in written
 	batch    []directory.Person
 }
 
@@ -342,14 +343,14 @@ func (a *applier) people(ctx context.Context, ch *changes, roots []dnPath) error
 	}
 	a.run.Deleted += n
 	for _, id := range slices.Sorted(maps.Keys(ch.upserts)) {
-		if err := a.person(ctx, ch.upserts[id]); err != nil {
+		if err := a.person(ctx, ch.upserts[id], id); err != nil {
 			return err
 		}
 	}
 	for _, root := range roots {
 		req := ldap.NewSearchRequest(root.ancestorDN(0), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			a.sy.s.PersonFilter, a.sy.personAttrs(), nil)
-		err := a.c.search(ctx, req, func(e *ldap.Entry) error { return a.person(ctx, recordFromEntry(e)) })
+		err := a.c.search(ctx, req, func(e *ldap.Entry) error { return a.person(ctx, recordFromEntry(e), "") })
 		if err != nil {
 			return fmt.Errorf("re-read people below %s: %w", root.ancestorDN(0), err)
 		}
@@ -357,13 +358,22 @@ func (a *applier) people(ctx context.Context, ch *changes, roots []dnPath) error
 	return a.flush(ctx)
 }
 
-func (a *applier) person(ctx context.Context, r record) error {
+// person writes a changed or re-read person entry; id is its entryUUID when
+// the entry came from the content synchronisation, else "".
+func (a *applier) person(ctx context.Context, r record, id string) error {
 	find := func(p dnPath) (orgRef, bool, error) { return a.nearest(ctx, p) }
 	per, ok, err := placePerson(a.m, r, find, a.iss)
-	if err != nil || !ok || a.written[per.SourceID] {
+	if err != nil {
 		return err
 	}
+	if !ok {
+		return a.dropStale(ctx, r, id)
+	}
+	if a.written[per.SourceID] {
+		return nil
+	}
 	a.written[per.SourceID] = true
+	delete(a.stale, per.SourceID)
 	a.batch = append(a.batch, per)
 	if len(a.batch) >= batchSize {
 		return a.flush(ctx)
@@ -371,7 +381,39 @@ func (a *applier) person(ctx context.Context, r record) error {
 	return nil
 }
 
+// dropStale deletes the person of a skipped entry: the directory may still
+// hold an older version of it that could be used (its mail became invalid, it
+// left every organisation, or its organisation is skipped). A full sync would
+// not write it either.
+func (a *applier) dropStale(ctx context.Context, r record, id string) error {
+	if id == "" {
+		p, err := parseDNPath(r.dn)
+		if err != nil {
+			return nil
+		}
+		id = a.m.sourceID(r, p)
+	}
+	if a.written[id] {
+		return nil
+	}
+	a.stale[id] = true
+	if len(a.stale) >= batchSize {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// flush deletes the stale people and writes the batch; the two sets are
+// disjoint, so their order does not matter.
 func (a *applier) flush(ctx context.Context) error {
+	if len(a.stale) > 0 {
+		n, err := a.w.DeletePeople(ctx, slices.Sorted(maps.Keys(a.stale)))
+		if err != nil {
+			return err
+		}
+		a.run.Deleted += n
+		clear(a.stale)
+	}
 	if len(a.batch) == 0 {
 		return nil
 	}

@@ -92,7 +92,7 @@ func NewSyncer(cfg Config, store Store, log *slog.Logger) (*Syncer, error) {
 	}
 	sy := &Syncer{s: s, store: store, log: log, batchRead: func(int) {}}
 	if s.url != nil {
-		if sy.dial, err = newDialer(s); err != nil {
+		if sy.dial, err = newDialer(s, log); err != nil {
 			return nil, err
 		}
 	}

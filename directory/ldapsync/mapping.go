@@ -1,11 +1,14 @@
 package ldapsync
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/mail"
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/uuid"
@@ -14,7 +17,9 @@ import (
 )
 
 // record is one directory entry, from LDAP or LDIF: its DN and its values by
-// lower-cased attribute type.
+// lower-cased attribute type. Values hold the raw octets of the attribute
+// values (a Go string may hold any bytes), so binary values such as objectGUID
+// arrive unchanged.
 type record struct {
 	dn    string
 	attrs map[string][]string
@@ -23,9 +28,32 @@ type record struct {
 func recordFromEntry(e *ldap.Entry) record {
 	r := record{dn: e.DN, attrs: make(map[string][]string, len(e.Attributes))}
 	for _, a := range e.Attributes {
-		r.attrs[strings.ToLower(a.Name)] = a.Values
+		r.attrs[strings.ToLower(a.Name)] = rawValues(a)
 	}
 	return r
+}
+
+// rawValues returns the attribute's values as the server sent them.
+func rawValues(a *ldap.EntryAttribute) []string {
+	if len(a.ByteValues) != len(a.Values) {
+		return a.Values
+	}
+	out := make([]string, len(a.ByteValues))
+	for i, b := range a.ByteValues {
+		out[i] = string(b)
+	}
+	return out
+}
+
+// firstRaw returns the first non-empty value of attr exactly as stored: for
+// binary values, where trimming or case folding would corrupt the octets.
+func (r record) firstRaw(attr string) string {
+	for _, v := range r.attrs[strings.ToLower(attr)] {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // first returns the first non-blank value of the first listed attribute that has one.
@@ -55,12 +83,37 @@ type mapper struct{ s *settings }
 // sourceID is the entry's stable id: the id attribute (an objectGUID formatted as
 // a UUID), or, without one, an id derived from the normalised DN.
 func (m mapper) sourceID(r record, p dnPath) string {
-	v := r.first([]string{m.s.idAttr})
-	if v == "" {
-		return "dn:" + p.key
+	if m.s.binaryID {
+		if raw := r.firstRaw(m.s.idAttr); raw != "" {
+			return binaryID(raw)
+		}
+	} else if v := r.first([]string{m.s.idAttr}); v != "" {
+		return textID(v)
 	}
-	if m.s.binaryID && len(v) == 16 {
-		return formatGUID([]byte(v))
+	return "dn:" + p.key
+}
+
+// binaryID formats a binary id (objectGUID, MS-ADTS §2.2.4 GUID): 16 octets as
+// a UUID; a GUID exported as text (LDIF tools do) in its canonical form; any
+// other value hex-encoded. The raw octets are never trimmed or case-folded:
+// that would merge distinct GUIDs and can leave NUL bytes, which PostgreSQL
+// refuses in text.
+func binaryID(raw string) string {
+	if len(raw) == 16 {
+		return formatGUID([]byte(raw))
+	}
+	if u, err := uuid.Parse(strings.TrimSpace(raw)); err == nil {
+		return u.String()
+	}
+	return "hex:" + hex.EncodeToString([]byte(raw))
+}
+
+// textID lower-cases a textual id (entryUUID is case-insensitive, RFC 4530);
+// a value that is not printable UTF-8 is hex-encoded instead, so that no
+// binary id reaches a text column.
+func textID(v string) string {
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return "hex:" + hex.EncodeToString([]byte(v))
 	}
 	return strings.ToLower(v)
 }

@@ -130,15 +130,32 @@ func TestIncrementalSync(t *testing.T) {
 	const (
 		noordDN = `o=Gemeente Noord\, Zuid,` + orgsDN // zuidDN renamed
 		nieuwDN = "o=Nieuwe Gemeente," + orgsDN
+		// People of an organisation that itself does not change, whose entries
+		// become unusable: their old rows must go.
+		pieterDN  = "cn=Pieter," + waterDN
+		quintenDN = "cn=Quinten," + waterDN
+		roosDN    = "cn=Roos," + waterDN
+		sanneDN   = "cn=Sanne," + waterDN
 	)
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db, testenv.SlapdOptions{LDIF: fixture()})
 		ctx := ctxT(t)
 		sy := e.syncer(t, e.config())
+		mutate(t, e.slapd.Conn(t),
+			add(pieterDN, person("Pieter", "pieter@waterschap.test")),
+			add(quintenDN, person("Quinten", "quinten@waterschap.test")),
+			add(roosDN, person("Roos", "roos@waterschap.test")),
+			add(sanneDN, person("Sanne", "sanne@waterschap.test")),
+		)
 		if _, err := sy.Sync(ctx); err != nil {
 			t.Fatalf("first Sync: %v", err)
 		}
 		before := dump(t, db)
+		for _, dn := range []string{pieterDN, quintenDN, roosDN, sanneDN} {
+			if _, ok := before.People[key(t, dn)]; !ok {
+				t.Fatalf("%s is not in the directory after the first sync", dn)
+			}
+		}
 		run, err := sy.Sync(ctx)
 		if err != nil || run.Kind != directory.RunIncremental || run.People != 0 || run.Deleted != 0 {
 			t.Fatalf("Sync without changes = %+v, %v; want an empty incremental run", run, err)
@@ -163,6 +180,14 @@ func TestIncrementalSync(t *testing.T) {
 			add(nieuwDN, map[string][]string{"objectClass": {"organization", "domainRelatedObject"},
 				"o": {"Nieuwe Gemeente"}, "associatedDomain": {"nieuw.test"}}),
 			add("cn=Eerste,"+nieuwDN, person("Eerste", "eerste@nieuw.test")),
+			// The mail address becomes invalid.
+			modify(pieterDN, func(m *ldap.ModifyRequest) { m.Replace("mail", []string{"geen adres"}) }),
+			// Moved out of every organisation.
+			rename(quintenDN, "cn=Quinten", orgsDN),
+			// Moved below an organisation that is skipped (its only domain is
+			// taken), and below one without a valid domain.
+			rename(roosDN, "cn=Roos", zuluDN),
+			rename(sanneDN, "cn=Sanne", geenDN),
 		)
 		run, err = sy.Sync(ctx)
 		if err != nil {
@@ -170,6 +195,11 @@ func TestIncrementalSync(t *testing.T) {
 		}
 		if run.Kind != directory.RunIncremental {
 			t.Fatalf("run kind = %s, want incremental", run.Kind)
+		}
+		for _, dn := range []string{pieterDN, "cn=Quinten," + orgsDN, "cn=Roos," + zuluDN, "cn=Sanne," + geenDN} {
+			if !slices.Contains(issueDNs(t, run), key(t, dn)) {
+				t.Errorf("%s is not reported as skipped: %+v", dn, run.Issues)
+			}
 		}
 		after := dump(t, db)
 		orgs, people := after.brief()

@@ -1,8 +1,13 @@
 package ldapsync
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 func TestDNKeys(t *testing.T) {
@@ -129,7 +134,7 @@ func TestFormatGUID(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	ok := Config{URL: "ldap://ldap.test", BaseDN: "dc=veilig,dc=test", BindDN: "cn=r,dc=veilig,dc=test", BindPassword: "x"}
+	ok := Config{URL: "ldaps://ldap.test", BaseDN: "dc=veilig,dc=test", BindDN: "cn=r,dc=veilig,dc=test", BindPassword: "x"}
 	tests := []struct {
 		name    string
 		change  func(*Config)
@@ -138,7 +143,16 @@ func TestConfig(t *testing.T) {
 		{"valid", func(*Config) {}, false},
 		{"no URL (import only)", func(c *Config) { c.URL = "" }, false},
 		{"http URL", func(c *Config) { c.URL = "http://ldap.test" }, true},
-		{"ldaps with StartTLS", func(c *Config) { c.URL = "ldaps://ldap.test"; c.StartTLS = true }, true},
+		{"ldaps with StartTLS", func(c *Config) { c.StartTLS = true }, true},
+		{"ldap with StartTLS", func(c *Config) { c.URL = "ldap://ldap.test"; c.StartTLS = true }, false},
+		{"plain ldap to a remote host", func(c *Config) { c.URL = "ldap://ldap.test" }, true},
+		{"plain ldap to a remote address", func(c *Config) { c.URL = "ldap://192.0.2.1:389" }, true},
+		{"plain ldap to the unspecified address", func(c *Config) { c.URL = "ldap://0.0.0.0:389" }, true},
+		{"plain ldap to a name beginning with localhost", func(c *Config) { c.URL = "ldap://localhost.evil.test" }, true},
+		{"plain ldap to 127.0.0.1", func(c *Config) { c.URL = "ldap://127.0.0.1:1389" }, false},
+		{"plain ldap to 127.8.9.10", func(c *Config) { c.URL = "ldap://127.8.9.10" }, false},
+		{"plain ldap to ::1", func(c *Config) { c.URL = "ldap://[::1]:389" }, false},
+		{"plain ldap to localhost", func(c *Config) { c.URL = "ldap://LocalHost:389" }, false},
 		{"credentials in the URL", func(c *Config) { c.URL = "ldap://u:p@ldap.test" }, true},
 		{"bind DN without password", func(c *Config) { c.BindPassword = "" }, true},
 		{"bad base", func(c *Config) { c.BaseDN = "veilig" }, true},
@@ -159,5 +173,81 @@ func TestConfig(t *testing.T) {
 	ad, err := Config{Preset: PresetAD, PageSize: 5000}.resolve()
 	if err != nil || ad.PageSize != 1000 || ad.Timeout != DefaultTimeout || ad.incremental || !ad.binaryID {
 		t.Errorf("AD settings = %+v, %v", ad, err)
+	}
+}
+
+func TestSourceID(t *testing.T) {
+	guid := func(first, last byte) string {
+		b := make([]byte, 16)
+		b[0], b[15] = first, last
+		return string(b)
+	}
+	tests := []struct {
+		name, preset, value, want string
+	}{
+		{"GUID starting with a space", PresetAD, guid(0x20, 0x41), "00000020-0000-0000-0000-000000000041"},
+		{"GUID starting with a tab", PresetAD, guid(0x09, 0x41), "00000009-0000-0000-0000-000000000041"},
+		{"GUID starting with a newline", PresetAD, guid(0x0a, 0x00), "0000000a-0000-0000-0000-000000000000"},
+		{"GUID ending with a carriage return", PresetAD, guid(0x41, 0x0d), "00000041-0000-0000-0000-00000000000d"},
+		{"GUID of spaces only", PresetAD, strings.Repeat(" ", 16), "20202020-2020-2020-2020-202020202020"},
+		{"GUID of capitals", PresetAD, strings.Repeat("A", 16), "41414141-4141-4141-4141-414141414141"},
+		{"GUID exported as text", PresetAD, "{0D0C0B0A-0201-0403-0506-070809101112}", "0d0c0b0a-0201-0403-0506-070809101112"},
+		{"binary id of another length", PresetAD, "\x00\x01\xff", "hex:0001ff"},
+		{"entryUUID", PresetOpenLDAP, " 0D0C0B0A-0201-0403-0506-0708091011FF ", "0d0c0b0a-0201-0403-0506-0708091011ff"},
+		{"binary value in a text id", PresetOpenLDAP, "a\x00b", "hex:610062"},
+		{"no id", PresetAD, "", "dn:cn=x,dc=test"},
+	}
+	seen := map[string]string{}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Config{Preset: tc.preset}.resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			attrs := map[string][]string{"cn": {"x"}}
+			if tc.value != "" {
+				attrs[s.idAttr] = []string{tc.value}
+			}
+			p, err := parseDNPath("cn=x,dc=test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := mapper{s}.sourceID(recordFromEntry(ldap.NewEntry("cn=x,dc=test", attrs)), p)
+			if got != tc.want {
+				t.Errorf("sourceID = %q, want %q", got, tc.want)
+			}
+			if other, dup := seen[got]; dup {
+				t.Errorf("same id as %q", other)
+			}
+			seen[got] = tc.name
+		})
+	}
+}
+
+// TestPlaintextWarning: plain ldap:// to a loopback address is allowed with one
+// warning per syncer or authenticator; TLS gives none.
+func TestPlaintextWarning(t *testing.T) {
+	tests := []struct {
+		name     string
+		url      string
+		startTLS bool
+		want     int
+	}{
+		{"plain ldap to loopback", "ldap://127.0.0.1:389", false, 1},
+		{"StartTLS to loopback", "ldap://127.0.0.1:389", true, 0},
+		{"ldaps", "ldaps://ldap.test", false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, nil))
+			cfg := Config{URL: tc.url, StartTLS: tc.startTLS, BaseDN: "dc=veilig,dc=test"}
+			if _, err := NewAuthenticator(cfg, log); err != nil {
+				t.Fatalf("NewAuthenticator: %v", err)
+			}
+			if got := strings.Count(buf.String(), "not encrypted"); got != tc.want {
+				t.Errorf("%d warnings, want %d; log:\n%s", got, tc.want, buf.String())
+			}
+		})
 	}
 }

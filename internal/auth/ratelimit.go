@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"net/netip"
 	"strings"
@@ -11,22 +12,43 @@ import (
 	"time"
 )
 
-// limiter counts login attempts per account and per client address. An attempt
-// counts as a failure from the moment it starts and is forgiven when it succeeds,
-// so a burst of concurrent guesses meets the limit as surely as a sequence does.
+// Per-account ceiling on failures from all clients together. It bounds
+// distributed guessing (NIST SP 800-63B §5.2.2: at most 100 consecutive failed
+// attempts on one account) and is far above what one client can reach through
+// its own backoff, so that strangers need many addresses to lock a user out.
+const (
+	accountCeiling       = 100
+	accountCeilingWindow = time.Hour
+)
+
+// limiter counts login attempts per client address, per account and client
+// (exponential backoff), and per account (a ceiling over all clients). The
+// backoff is kept per account and client so that a stranger's failures cannot
+// lock a user out of their own logins from another address. An attempt counts
+// as a failure from the moment it starts and is forgiven when it succeeds, so a
+// burst of concurrent guesses meets the limit as surely as a sequence does.
 // Memory is bounded: each table keeps at most MaxTrackedKeys entries and evicts
 // the least recently used. State is per process.
 type limiter struct {
 	cfg      RateLimitConfig
+	ceiling  int           // failures per account and window from all clients
+	window   time.Duration // the ceiling's window
 	mu       sync.Mutex
-	accounts *lru[accountState]
+	pairs    *lru[accountState] // by account and client
+	accounts *lru[windowCount]  // by account
 	clients  *lru[bucket]
 }
 
-// accountState is an account's run of failures.
+// accountState is a run of failures on one account from one client.
 type accountState struct {
 	failures int
 	last     time.Time
+}
+
+// windowCount is an account's failures from all clients since start.
+type windowCount struct {
+	failures int
+	start    time.Time
 }
 
 // bucket is a token bucket of failed attempts a client may still make.
@@ -36,17 +58,16 @@ type bucket struct {
 }
 
 func newLimiter(cfg RateLimitConfig) *limiter {
-	return &limiter{cfg: cfg, accounts: newLRU[accountState](cfg.MaxTrackedKeys),
-		clients: newLRU[bucket](cfg.MaxTrackedKeys)}
+	return &limiter{cfg: cfg, ceiling: accountCeiling, window: accountCeilingWindow,
+		pairs:    newLRU[accountState](cfg.MaxTrackedKeys),
+		accounts: newLRU[windowCount](cfg.MaxTrackedKeys),
+		clients:  newLRU[bucket](cfg.MaxTrackedKeys)}
 }
 
 // begin admits an attempt from client on account (empty: no account, as for a
 // refresh grant) and counts it as failed, or returns a *RateLimitError.
 func (l *limiter) begin(now time.Time, client, account string) error {
-	ckey, akey := clientKey(client), ""
-	if account != "" {
-		akey = accountKey(account)
-	}
+	ckey, akey := keys(client, account)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if wait := l.takeClient(now, ckey); wait > 0 {
@@ -55,18 +76,16 @@ func (l *limiter) begin(now time.Time, client, account string) error {
 	if akey == "" {
 		return nil
 	}
-	if wait := l.failAccount(now, akey); wait > 0 {
+	if wait := l.failAccount(now, akey, pairKey(akey, ckey)); wait > 0 {
 		return &RateLimitError{RetryAfter: wait, Scope: "account"}
 	}
 	return nil
 }
 
-// succeeded forgives the attempt begin counted and clears the account's failures.
+// succeeded forgives the attempt begin counted and clears the failures of the
+// account from this client.
 func (l *limiter) succeeded(now time.Time, client, account string) {
-	ckey, akey := clientKey(client), ""
-	if account != "" {
-		akey = accountKey(account)
-	}
+	ckey, akey := keys(client, account)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b, ok := l.clients.get(ckey); ok {
@@ -78,8 +97,13 @@ func (l *limiter) succeeded(now time.Time, client, account string) {
 			l.clients.put(ckey, b)
 		}
 	}
-	if akey != "" {
-		l.accounts.remove(akey)
+	if akey == "" {
+		return
+	}
+	l.pairs.remove(pairKey(akey, ckey))
+	if c := l.windowOf(now, akey); c.failures > 0 {
+		c.failures--
+		l.accounts.put(akey, c)
 	}
 }
 
@@ -112,19 +136,35 @@ func (l *limiter) refill(b bucket, now time.Time) bucket {
 	return b
 }
 
-// failAccount records a failure for the account unless it must still wait, in
-// which case the wait is returned and nothing is recorded (so that attempts made
-// while blocked do not prolong the block).
-func (l *limiter) failAccount(now time.Time, key string) time.Duration {
-	st, ok := l.accounts.get(key)
+// failAccount records a failure for the account (akey) from one client (pkey)
+// unless that client must still wait or the account has reached its ceiling; then
+// the wait is returned and nothing is recorded (so that attempts made while
+// blocked do not prolong the block).
+func (l *limiter) failAccount(now time.Time, akey, pkey string) time.Duration {
+	st, ok := l.pairs.get(pkey)
 	if ok && now.Sub(st.last) > l.cfg.AccountForgetAfter {
 		st = accountState{}
 	}
 	if wait := st.last.Add(l.backoff(st.failures)).Sub(now); st.failures > 0 && wait > 0 {
 		return wait
 	}
-	l.accounts.put(key, accountState{failures: st.failures + 1, last: now})
+	c := l.windowOf(now, akey)
+	if c.failures >= l.ceiling {
+		return c.start.Add(l.window).Sub(now)
+	}
+	l.pairs.put(pkey, accountState{failures: st.failures + 1, last: now})
+	l.accounts.put(akey, windowCount{failures: c.failures + 1, start: c.start})
 	return 0
+}
+
+// windowOf returns the account's failures in its current ceiling window; a new
+// window starts when the last one is over.
+func (l *limiter) windowOf(now time.Time, akey string) windowCount {
+	c, ok := l.accounts.get(akey)
+	if !ok || !now.Before(c.start.Add(l.window)) {
+		return windowCount{start: now}
+	}
+	return c
 }
 
 // backoff is the wait after failures failures: none for the first
@@ -155,6 +195,20 @@ func accountKey(email string) string {
 		key = strings.ToLower(strings.TrimSpace(email))
 	}
 	return boundKey(key)
+}
+
+// keys returns the client's key and the account's, "" for no account.
+func keys(client, account string) (ckey, akey string) {
+	if account != "" {
+		akey = accountKey(account)
+	}
+	return clientKey(client), akey
+}
+
+// pairKey is the key of an account and a client key; the length prefix keeps
+// the pair unambiguous whatever either contains.
+func pairKey(akey, ckey string) string {
+	return fmt.Sprintf("%d:%s|%s", len(akey), akey, ckey)
 }
 
 // clientKey groups client addresses: one IPv4 address, or one IPv6 /64 (the

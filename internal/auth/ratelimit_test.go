@@ -22,19 +22,79 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-// TestAccountLimitPerWindow checks the OWASP-style bound: about ten guesses per
-// account in fifteen minutes, however they are spread.
+// TestAccountLimitPerWindow checks the bounds on guessing one account: about ten
+// guesses in fifteen minutes from one client (OWASP), and the ceiling of 100 an
+// hour from any number of clients (NIST SP 800-63B §5.2.2).
 func TestAccountLimitPerWindow(t *testing.T) {
+	tests := []struct {
+		name     string
+		period   time.Duration
+		client   func(attempt int) string
+		min, max int
+	}{
+		{"one client, 15 minutes", 15 * time.Minute, func(int) string { return "198.51.100.1" }, 5, 10},
+		{"a client per attempt, 15 minutes", 15 * time.Minute, spread, 100, 100},
+		{"a client per attempt, 2 hours", 2 * time.Hour, spread, 200, 200},
+		{"a /64 per attempt, 2 hours", 2 * time.Hour, func(n int) string {
+			return fmt.Sprintf("2001:db8:%x:%x::1", n/65536, n%65536)
+		}, 200, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimiter(DefaultConfig().RateLimit)
+			now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+			admitted := 0
+			for n, end := 0, now.Add(tc.period); now.Before(end); n, now = n+1, now.Add(time.Second) {
+				if l.begin(now, tc.client(n), "jan@utrecht.example") == nil {
+					admitted++
+				}
+			}
+			if admitted < tc.min || admitted > tc.max {
+				t.Errorf("%d guesses admitted in %s, want %d–%d", admitted, tc.period, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// spread gives every attempt its own IPv4 address.
+func spread(n int) string { return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255) }
+
+// TestStrangerCannotLockOut: failures from one client put that client in
+// backoff for the account, not the account's owner at another address; only
+// the ceiling, reached from many addresses, blocks every client.
+func TestStrangerCannotLockOut(t *testing.T) {
+	const jan, janIP, stranger = "jan@utrecht.example", "192.0.2.1", "198.51.100.7"
 	l := newLimiter(DefaultConfig().RateLimit)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	admitted := 0
-	for end := now.Add(15 * time.Minute); now.Before(end); now = now.Add(time.Second) {
-		if l.begin(now, fmt.Sprintf("198.51.100.%d", admitted), "jan@utrecht.example") == nil {
-			admitted++
+	blocked := 0
+	for range 10 {
+		if l.begin(now, stranger, jan) != nil {
+			blocked++
 		}
 	}
-	if admitted < 5 || admitted > 10 {
-		t.Errorf("%d guesses admitted in 15 minutes, want 5–10", admitted)
+	if blocked != 5 {
+		t.Fatalf("stranger: %d of 10 attempts refused, want 5", blocked)
+	}
+	if err := l.begin(now, janIP, jan); err != nil {
+		t.Fatalf("owner's attempt while the stranger is in backoff: %v", err)
+	}
+	l.succeeded(now, janIP, jan)
+	var rl *RateLimitError
+	if err := l.begin(now, stranger, jan); !errors.As(err, &rl) || rl.Scope != "account" {
+		t.Errorf("the owner's success lifted the stranger's backoff: %v", err)
+	}
+	// 95 more failures from as many addresses reach the ceiling of 100.
+	for n := range accountCeiling - 5 {
+		if err := l.begin(now, spread(n), jan); err != nil {
+			t.Fatalf("distributed failure %d: %v", n+1, err)
+		}
+	}
+	if err := l.begin(now.Add(time.Minute), janIP, jan); !errors.As(err, &rl) || rl.Scope != "account" ||
+		rl.RetryAfter != accountCeilingWindow-time.Minute {
+		t.Fatalf("owner at the ceiling: %v, want an account RateLimitError until the window ends", err)
+	}
+	if err := l.begin(now.Add(accountCeilingWindow), janIP, jan); err != nil {
+		t.Errorf("owner after the window: %v", err)
 	}
 }
 
@@ -58,8 +118,9 @@ func TestLimiterMemoryBound(t *testing.T) {
 	for i := range 10_000 {
 		_ = l.begin(now, fmt.Sprintf("10.0.%d.%d", i/256, i%256), fmt.Sprintf("user%d@utrecht.example", i))
 	}
-	if l.accounts.len() > 100 || l.clients.len() > 100 {
-		t.Errorf("tracked %d accounts and %d clients, want at most 100 each", l.accounts.len(), l.clients.len())
+	if l.pairs.len() > 100 || l.accounts.len() > 100 || l.clients.len() > 100 {
+		t.Errorf("tracked %d account-client pairs, %d accounts and %d clients, want at most 100 each",
+			l.pairs.len(), l.accounts.len(), l.clients.len())
 	}
 	// The most recent entries survive; the oldest were evicted.
 	if err := l.begin(now, "10.0.39.15", "other@utrecht.example"); !errors.Is(err, ErrRateLimited) {

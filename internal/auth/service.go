@@ -19,6 +19,9 @@ type Deps struct {
 	Now           func() time.Time   // the clock; default time.Now
 }
 
+// verifiedCacheSize bounds the verified-token cache (about 200 bytes an entry).
+const verifiedCacheSize = 50_000
+
 // Service runs the OAuth 2.0 password and refresh-token grants (RFC 6749 §4.3,
 // §6) for Veilig's own clients, verifies access tokens and publishes their keys.
 type Service struct {
@@ -33,6 +36,8 @@ type Service struct {
 	access  *accessTokens
 	refresh *refreshTokens
 	limits  *limiter
+
+	verified *verifiedCache
 }
 
 // New checks cfg (zero fields take DefaultConfig's values), makes sure a signing
@@ -63,6 +68,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		access:  newAccessTokens(keys, cfg, deps.Now),
 		refresh: &refreshTokens{db: deps.DB, ttl: cfg.RefreshTokenTTL, now: deps.Now},
 		limits:  newLimiter(cfg.RateLimit),
+
+		verified: newVerifiedCache(verifiedCacheSize),
 	}, nil
 }
 
@@ -70,8 +77,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Users() *Users { return s.users }
 
 // Verify checks an access token; every failure wraps ErrInvalidToken.
+// Verified tokens are remembered until they expire (see verifiedCache).
 func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, error) {
-	return s.access.verify(ctx, accessToken)
+	if p, ok := s.verified.get(accessToken, s.now()); ok {
+		return p, nil
+	}
+	p, err := s.access.verify(ctx, accessToken)
+	if err == nil {
+		s.verified.put(accessToken, p)
+	}
+	return p, err
 }
 
 // JWKS returns the public keys that verify access tokens.
@@ -187,7 +202,13 @@ func (s *Service) ldapLogin(ctx context.Context, addr, password string) (o outco
 	return outcome{}, false
 }
 
-// ldapUser finds, or provisions as a sender, the local user of an LDAP-verified person.
+// reasonOperatorViaLDAP: LDAP vouched for an operator's address. Operators log
+// in only with their local Argon2id password: whoever controls an entry in a
+// member's directory must not gain the platform's highest role.
+const reasonOperatorViaLDAP = "operator_via_ldap"
+
+// ldapUser finds, or provisions as a sender, the local user of an LDAP-verified
+// person. Operators are refused.
 func (s *Service) ldapUser(ctx context.Context, addr, dn string) outcome {
 	u, err := s.users.GetByEmail(ctx, addr)
 	if errors.Is(err, ErrUserNotFound) {
@@ -195,6 +216,16 @@ func (s *Service) ldapUser(ctx context.Context, addr, dn string) outcome {
 	}
 	if err != nil {
 		return internal(User{}, err)
+	}
+	return s.admitLDAP(ctx, u, dn)
+}
+
+// admitLDAP admits the local user of an LDAP-verified person, unless an operator.
+func (s *Service) admitLDAP(ctx context.Context, u User, dn string) outcome {
+	if u.Role == RoleOperator {
+		s.log.WarnContext(ctx, "LDAP verified an operator's address; operators log in only with their local password",
+			"user_id", u.ID, "dn", dn)
+		return refuse(u, reasonOperatorViaLDAP)
 	}
 	return s.admit(ctx, u)
 }
@@ -214,7 +245,7 @@ func (s *Service) provision(ctx context.Context, addr, dn string) outcome {
 		s.log.InfoContext(ctx, "user provisioned from LDAP", "user_id", u.ID,
 			"organisation_id", u.OrganisationID, "dn", dn)
 	}
-	return s.admit(ctx, u)
+	return s.admitLDAP(ctx, u, dn)
 }
 
 // localLogin checks the Argon2id hash, spending one hash even when there is none.

@@ -121,19 +121,22 @@ func TestPasswordGrantRehashes(t *testing.T) {
 	})
 }
 
-// TestAccountRateLimit: five failures are free, then each attempt waits,
-// even with the right password; success clears the count.
+// TestAccountRateLimit: five failures of an account from one address are free,
+// then each attempt from that address waits, even with the right password;
+// success clears the count.
 func TestAccountRateLimit(t *testing.T) {
+	const guesser = "198.51.100.7"
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db, testConfig(), nil)
 		ctx := context.Background()
 		u := e.createUser(t, "jan@utrecht.example", RoleSender, janPassword)
-		attempt := func(n int, password string) error {
-			_, err := e.svc.PasswordGrant(ctx, strings.ToUpper(u.Email), password, fmt.Sprintf("192.0.2.%d", n))
+		attempt := func(email, ip, password string) error {
+			_, err := e.svc.PasswordGrant(ctx, email, password, ip)
 			return err
 		}
+		jan := strings.ToUpper(u.Email)
 		for n := range 5 {
-			if err := attempt(n, "wrong password!"); err != ErrInvalidCredentials {
+			if err := attempt(jan, guesser, "wrong password!"); err != ErrInvalidCredentials {
 				t.Fatalf("failure %d: %v", n+1, err)
 			}
 		}
@@ -149,7 +152,7 @@ func TestAccountRateLimit(t *testing.T) {
 			{0, 2 * time.Minute},
 		} {
 			e.clock.Advance(step.wait)
-			err := attempt(10, janPassword+"?")
+			err := attempt(jan, guesser, janPassword+"?")
 			var rl *RateLimitError
 			switch {
 			case step.retry == 0 && err != ErrInvalidCredentials:
@@ -159,24 +162,52 @@ func TestAccountRateLimit(t *testing.T) {
 				t.Fatalf("after %s: %v, want RateLimitError retry %s", step.wait, err, step.retry)
 			}
 		}
-		if err := attempt(11, janPassword); !errors.Is(err, ErrRateLimited) {
-			t.Fatalf("right password while blocked: %v, want ErrRateLimited", err)
+		if err := attempt(jan, guesser, janPassword); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("right password from the blocked address: %v, want ErrRateLimited", err)
 		}
 		e.clock.Advance(2 * time.Minute)
-		if err := attempt(12, janPassword); err != nil {
+		if err := attempt(jan, guesser, janPassword); err != nil {
 			t.Fatalf("right password after the wait: %v", err)
 		}
 		for n := range 5 {
-			if err := attempt(13, "wrong password!"); err != ErrInvalidCredentials {
+			if err := attempt(jan, guesser, "wrong password!"); err != ErrInvalidCredentials {
 				t.Fatalf("failure %d after success: %v (count not reset)", n+1, err)
 			}
 		}
 		// Unknown accounts are limited alike, so the limit reveals nothing.
-		for range 5 {
-			_ = attempt(14, "x")
+		for n := range 5 {
+			if err := attempt("nobody@utrecht.example", guesser, "x"); err != ErrInvalidCredentials {
+				t.Fatalf("unknown account, failure %d: %v", n+1, err)
+			}
 		}
-		if _, err := e.svc.PasswordGrant(ctx, "nobody@utrecht.example", "x", "192.0.2.15"); err != ErrInvalidCredentials {
-			t.Fatalf("unknown account: %v", err)
+		var rl *RateLimitError
+		if err := attempt("nobody@utrecht.example", guesser, "x"); !errors.As(err, &rl) || rl.Scope != "account" {
+			t.Fatalf("unknown account, sixth failure: %v, want an account RateLimitError", err)
+		}
+	})
+}
+
+// TestStrangerFailuresDoNotBlockUser: anyone can pick a user's address from the
+// autocomplete list and fail on purpose; that must not keep the user out.
+func TestStrangerFailuresDoNotBlockUser(t *testing.T) {
+	const stranger, strangerV6, janIP = "198.51.100.7", "2001:db8:66::1", "192.0.2.1"
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		u := e.createUser(t, "jan@utrecht.example", RoleSender, janPassword)
+		for _, ip := range []string{stranger, strangerV6} {
+			for range 8 {
+				_, _ = e.svc.PasswordGrant(ctx, u.Email, "a stranger's guess", ip)
+			}
+			if _, err := e.svc.PasswordGrant(ctx, u.Email, janPassword, ip); !errors.Is(err, ErrRateLimited) {
+				t.Fatalf("the stranger at %s is not in backoff: %v", ip, err)
+			}
+		}
+		if _, err := e.svc.PasswordGrant(ctx, u.Email, janPassword, janIP); err != nil {
+			t.Fatalf("the user's own login while strangers are in backoff: %v", err)
+		}
+		if _, err := e.svc.Authenticate(ctx, u.Email, janPassword, janIP); err != nil {
+			t.Fatalf("the user's SMTP AUTH while strangers are in backoff: %v", err)
 		}
 	})
 }
@@ -312,6 +343,55 @@ func TestAuthenticate(t *testing.T) {
 		db.Raw("SELECT COUNT(*) FROM refresh_tokens").Scan(&n)
 		if n != 0 {
 			t.Errorf("Authenticate issued %d refresh tokens", n)
+		}
+	})
+}
+
+// TestOperatorsNotViaLDAP: a directory entry with an operator's address, and a
+// password its controller knows, must not log anyone in as that operator.
+func TestOperatorsNotViaLDAP(t *testing.T) {
+	ldap := MockLDAP{Passwords: map[string]string{
+		"ops@veilig.example":   "directory password",
+		"ops@utrecht.example":  "directory password", // an operator with a member's domain
+		"anna@utrecht.example": "anna's LDAP password",
+	}}
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), ldap)
+		ctx := context.Background()
+		e.createUser(t, "ops@veilig.example", RoleOperator, "operator's password")
+		e.createUser(t, "ops@utrecht.example", RoleOperator, "")
+		e.createUser(t, "anna@utrecht.example", RoleSender, "")
+		for i, tc := range []struct {
+			name, email, password string
+			smtp                  bool // Authenticate instead of PasswordGrant
+			wantErr               error
+		}{
+			{"operator verified by LDAP", "ops@veilig.example", "directory password", false, ErrInvalidCredentials},
+			{"operator verified by LDAP, SMTP AUTH", "ops@veilig.example", "directory password", true, ErrInvalidCredentials},
+			{"operator of a member domain verified by LDAP", "ops@utrecht.example", "directory password", false, ErrInvalidCredentials},
+			{"sender verified by LDAP", "anna@utrecht.example", "anna's LDAP password", false, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ip := fmt.Sprintf("192.0.2.%d", i+1)
+				var err error
+				if tc.smtp {
+					_, err = e.svc.Authenticate(ctx, tc.email, tc.password, ip)
+				} else {
+					_, err = e.svc.PasswordGrant(ctx, tc.email, tc.password, ip)
+				}
+				if err != tc.wantErr { // exactly the generic error, nothing wrapped
+					t.Fatalf("login = %v, want %v", err, tc.wantErr)
+				}
+			})
+		}
+		if logs := e.logs.String(); strings.Count(logs, "reason="+reasonOperatorViaLDAP) != 3 {
+			t.Errorf("log does not give the reason of each refusal:\n%s", logs)
+		}
+		var n int64
+		err := db.Raw("SELECT COUNT(*) FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id WHERE u.role = ?",
+			string(RoleOperator)).Scan(&n).Error
+		if err != nil || n != 0 {
+			t.Errorf("%d refresh tokens issued to operators (%v)", n, err)
 		}
 	})
 }
