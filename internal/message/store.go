@@ -1,0 +1,254 @@
+package message
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/veilig/veilig/internal/database"
+)
+
+// dbTimeout bounds every database statement or transaction of this package.
+const dbTimeout = 15 * time.Second
+
+// insertBatch is how many deliveries go into one INSERT.
+const insertBatch = 200
+
+type messageRow struct {
+	ID              string `gorm:"primaryKey"`
+	OrganisationID  string
+	SenderUserID    string
+	SenderEmail     string
+	IdempotencyKey  *string
+	RequestHash     string
+	ClientMessageID string
+	MessageIDHeader string
+	BlobKey         string
+	Size            int64
+	DKIMSignature   string `gorm:"column:dkim_signature"`
+	Status          string
+	CreatedAt       time.Time
+	ExpiresAt       *time.Time
+	UpdatedAt       time.Time
+}
+
+func (messageRow) TableName() string { return "messages" }
+
+type deliveryRow struct {
+	ID             string `gorm:"primaryKey"`
+	MessageID      string
+	Position       int
+	Address        string
+	Kind           string
+	Route          string
+	Reason         string
+	Domain         string
+	OrganisationID string
+	BlobKey        string
+	Size           int64
+	Status         string
+	Attempts       int
+	LastError      string
+	NextAttemptAt  *time.Time
+	DeliveredAt    *time.Time
+	Suspicious     bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+func (deliveryRow) TableName() string { return "deliveries" }
+
+func (r deliveryRow) status() RecipientStatus {
+	return RecipientStatus{Address: r.Address, Route: r.Route, Status: r.Status, Reason: r.Reason}
+}
+
+type attemptRow struct {
+	ID         int64 `gorm:"primaryKey;autoIncrement"`
+	DeliveryID string
+	Run        int
+	StartedAt  time.Time
+	FinishedAt time.Time
+	MX         string `gorm:"column:mx"`
+	IP         string `gorm:"column:ip"`
+	Policy     string
+	TLSVersion string `gorm:"column:tls_version"`
+	Cipher     string
+	TLSAMatch  string `gorm:"column:tlsa_match"`
+	Code       int
+	Enhanced   string
+	Reply      string
+	Error      string
+	Outcome    string
+}
+
+func (attemptRow) TableName() string { return "delivery_attempts" }
+
+type settingsRow struct {
+	OrganisationID string `gorm:"primaryKey"`
+	SelfCopy       bool
+	UpdatedAt      time.Time
+}
+
+func (settingsRow) TableName() string { return "organisation_settings" }
+
+// Store keeps messages, deliveries and their evidence.
+type Store struct {
+	db  *gorm.DB
+	now func() time.Time
+}
+
+// NewStore returns the store on db; now is the clock.
+func NewStore(db *database.DB, now func() time.Time) *Store {
+	return &Store{db: db.DB, now: now}
+}
+
+// clock returns now in UTC at the precision both engines keep (microseconds), so
+// that a stored time reads back equal — the list cursor relies on it.
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Settings are an organisation's message settings.
+type Settings struct {
+	SelfCopy bool `json:"self_copy"` // senders get a copy in their own mailbox (default on)
+}
+
+// DefaultSettings returns the settings of an organisation that never changed them.
+func DefaultSettings() Settings { return Settings{SelfCopy: true} }
+
+// OrganisationSettings returns the settings of an organisation.
+func (s *Store) OrganisationSettings(ctx context.Context, orgID string) (Settings, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []settingsRow
+	if err := s.db.WithContext(ctx).Where("organisation_id = ?", orgID).Limit(1).Find(&rows).Error; err != nil {
+		return Settings{}, fmt.Errorf("message: read settings: %w", err)
+	}
+	if len(rows) == 0 {
+		return DefaultSettings(), nil
+	}
+	return Settings{SelfCopy: rows[0].SelfCopy}, nil
+}
+
+// PutOrganisationSettings stores the settings of an existing organisation.
+func (s *Store) PutOrganisationSettings(ctx context.Context, orgID string, set Settings) error {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	row := settingsRow{OrganisationID: orgID, SelfCopy: set.SelfCopy, UpdatedAt: s.clock()}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "organisation_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"self_copy", "updated_at"}),
+	}).Create(&row).Error
+	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+		return fmt.Errorf("%w: organisation %s", ErrNotFound, orgID)
+	}
+	if err != nil {
+		return fmt.Errorf("message: write settings: %w", err)
+	}
+	return nil
+}
+
+// insert stores a message and its deliveries and enqueues one job per delivery,
+// all in one transaction. A taken Idempotency-Key is gorm.ErrDuplicatedKey.
+func (s *Store) insert(ctx context.Context, m messageRow, ds []deliveryRow, q Enqueuer) error {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&m).Error; err != nil {
+			return err
+		}
+		return insertDeliveries(ctx, tx, ds, q)
+	})
+}
+
+// insertDeliveries adds deliveries and their jobs inside tx.
+func insertDeliveries(ctx context.Context, tx *gorm.DB, ds []deliveryRow, q Enqueuer) error {
+	if err := tx.CreateInBatches(&ds, insertBatch).Error; err != nil {
+		return fmt.Errorf("message: insert deliveries: %w", err)
+	}
+	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return fmt.Errorf("message: transaction is a %T, not *sql.Tx", tx.Statement.ConnPool)
+	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	if err := q.EnqueueTx(ctx, sqlTx, ids); err != nil {
+		return fmt.Errorf("message: enqueue deliveries: %w", err)
+	}
+	return nil
+}
+
+// byIdempotencyKey returns the sender's message stored under key, if any.
+func (s *Store) byIdempotencyKey(ctx context.Context, userID, key string) (messageRow, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []messageRow
+	err := s.db.WithContext(ctx).Where("sender_user_id = ? AND idempotency_key = ?", userID, key).
+		Limit(1).Find(&rows).Error
+	if err != nil {
+		return messageRow{}, false, fmt.Errorf("message: read by idempotency key: %w", err)
+	}
+	if len(rows) == 0 {
+		return messageRow{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// exists reports whether message id is stored.
+func (s *Store) exists(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&messageRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("message: look up message: %w", err)
+	}
+	return n > 0, nil
+}
+
+// message returns the sender's message id, or ErrNotFound.
+func (s *Store) message(ctx context.Context, userID, id string) (messageRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []messageRow
+	err := s.db.WithContext(ctx).Where("id = ? AND sender_user_id = ?", id, userID).Limit(1).Find(&rows).Error
+	if err != nil {
+		return messageRow{}, fmt.Errorf("message: read message: %w", err)
+	}
+	if len(rows) == 0 {
+		return messageRow{}, ErrNotFound
+	}
+	return rows[0], nil
+}
+
+// deliveries returns the deliveries of the given messages in submission order,
+// only of the given kinds when any are named.
+func (s *Store) deliveries(ctx context.Context, messageIDs []string, kinds ...string) ([]deliveryRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	q := s.db.WithContext(ctx).Where("message_id IN ?", messageIDs)
+	if len(kinds) > 0 {
+		q = q.Where("kind IN ?", kinds)
+	}
+	var rows []deliveryRow
+	if err := q.Order("message_id, position").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("message: read deliveries: %w", err)
+	}
+	return rows, nil
+}
+
+// attempts returns the evidence of the given deliveries, oldest first.
+func (s *Store) attempts(ctx context.Context, deliveryIDs []string) ([]attemptRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []attemptRow
+	err := s.db.WithContext(ctx).Where("delivery_id IN ?", deliveryIDs).Order("delivery_id, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("message: read attempts: %w", err)
+	}
+	return rows, nil
+}
