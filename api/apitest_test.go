@@ -86,7 +86,10 @@ type env struct {
 	live     *directory.Live
 }
 
-func newEnv(t *testing.T, db *database.DB, c contract) *env {
+// envOption adds optional services (messages, DNS, transport preview) to an env.
+type envOption func(*api.Options, *api.Deps)
+
+func newEnv(t *testing.T, db *database.DB, c contract, extra ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := testenv.Discard()
@@ -111,10 +114,15 @@ func newEnv(t *testing.T, db *database.DB, c contract) *env {
 		}
 	}
 	gin.SetMode(gin.TestMode)
-	h, err := api.New(api.Options{MaxBodyBytes: 64 << 10}, api.Deps{Log: log, Metrics: metrics.New(),
+	opts := api.Options{MaxBodyBytes: 64 << 10}
+	deps := api.Deps{Log: log, Metrics: metrics.New(),
 		Directory: live, Status: store, Login: svc, Tokens: svc, Ready: func(ctx context.Context) error {
 			return db.CheckMigrated(ctx)
-		}})
+		}}
+	for _, o := range extra {
+		o(&opts, &deps)
+	}
+	h, err := api.New(opts, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +171,18 @@ func seedDirectory(t *testing.T, s *directory.Store) {
 type request struct {
 	method, path, token, contentType string
 	body                             string
-	skipRequestCheck                 bool // the request is deliberately outside the contract
+	skipRequestCheck                 bool        // the request is deliberately outside the contract
+	header                           http.Header // extra request headers; may be nil
+	remote                           string      // client address; default 192.0.2.10 (TEST-NET-1)
 }
 
 func (e *env) do(r request) *httptest.ResponseRecorder {
 	e.t.Helper()
 	req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
 	req.RemoteAddr = "192.0.2.10:51000"
+	if r.remote != "" {
+		req.RemoteAddr = r.remote + ":51000"
+	}
 	if r.body != "" {
 		ct := r.contentType
 		if ct == "" {
@@ -179,6 +192,9 @@ func (e *env) do(r request) *httptest.ResponseRecorder {
 	}
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
 	}
 	in := e.contract.input(e.t, req)
 	if !r.skipRequestCheck && r.body != "" {

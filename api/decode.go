@@ -22,7 +22,11 @@ func decodeJSON(c *gin.Context, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+	var tooBig *http.MaxBytesError
+	switch err := dec.Decode(&struct{}{}); {
+	case errors.As(err, &tooBig):
+		return newError(kindTooLarge, "the request body is too large")
+	case !errors.Is(err, io.EOF):
 		return newError(kindBadRequest, "the body must hold exactly one JSON object")
 	}
 	return nil

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/directory/search"
+	"github.com/veilig/veilig/internal/delivery"
 )
 
 // DirectoryReader gives the current in-memory directory view.
@@ -24,6 +28,12 @@ type StatusReader interface {
 	LastRun(ctx context.Context) (directory.SyncRun, error)
 }
 
+// TransportPreview says how delivery to a domain would be secured right now
+// (delivery.Deliverer): dane, mta-sts, pkix or unavailable, from cached lookups.
+type TransportPreview interface {
+	Preview(ctx context.Context, domain string) delivery.Transport
+}
+
 // Search and resolve limits (issue contract).
 const (
 	minQueryLen      = 2
@@ -33,6 +43,10 @@ const (
 	maxResolveAddrs  = 500
 	statusDBTimeout  = 5 * time.Second
 	roleOperatorName = "operator"
+
+	defaultPreviewTimeout = 3 * time.Second
+	previewWorkers        = 8
+	modeUnavailable       = "unavailable"
 )
 
 type searchResult struct {
@@ -100,7 +114,120 @@ func (h *handlers) resolve(c *gin.Context) {
 			withFields(FieldProblem{Field: "addresses", Detail: "1–500 items"}))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"recipients": h.Directory.Snapshot().Resolve(req.Addresses)})
+	res := h.Directory.Snapshot().Resolve(req.Addresses)
+	c.JSON(http.StatusOK, gin.H{"recipients": h.withTransport(c.Request.Context(), res)})
+}
+
+// resolution is one answer of resolve: the route and, for internal recipients
+// when a TransportPreview is configured, how delivery would be secured.
+type resolution struct {
+	directory.Resolution
+	Transport *transportView `json:"transport,omitempty"`
+}
+
+type transportView struct {
+	Mode   string `json:"mode"`
+	Reason string `json:"reason"`
+}
+
+func (h *handlers) withTransport(ctx context.Context, res []directory.Resolution) []resolution {
+	out := make([]resolution, len(res))
+	domains := make([]string, len(res))
+	var distinct []string
+	seen := map[string]bool{}
+	for i, r := range res {
+		out[i].Resolution = r
+		if r.Route != directory.RouteInternal || h.Transport == nil {
+			continue
+		}
+		domains[i], _, _ = directory.CheckAddress(r.Address)
+		if !seen[domains[i]] {
+			seen[domains[i]] = true
+			distinct = append(distinct, domains[i])
+		}
+	}
+	if len(distinct) == 0 {
+		return out
+	}
+	previews := h.previewAll(ctx, distinct)
+	for i, d := range domains {
+		if d == "" {
+			continue
+		}
+		t, ok := previews[d]
+		if !ok {
+			t = delivery.Transport{Mode: modeUnavailable, Reason: "the transport lookup did not finish in time"}
+		}
+		out[i].Transport = &transportView{Mode: t.Mode, Reason: t.Reason}
+	}
+	return out
+}
+
+// previewAll previews each domain once, a few at a time, under one deadline;
+// domains not done by then are missing from the result.
+func (h *handlers) previewAll(ctx context.Context, domains []string) map[string]delivery.Transport {
+	timeout := h.opts.PreviewTimeout
+	if timeout <= 0 {
+		timeout = defaultPreviewTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		out  = make(map[string]delivery.Transport, len(domains))
+		jobs = make(chan string)
+		wg   sync.WaitGroup
+	)
+	for range min(previewWorkers, len(domains)) {
+		wg.Go(func() {
+			for d := range jobs {
+				t := h.Transport.Preview(ctx, d)
+				mu.Lock()
+				out[d] = t
+				mu.Unlock()
+			}
+		})
+	}
+	feed(ctx, jobs, domains)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return maps.Clone(out)
+}
+
+// feed sends domains to the workers until all are sent or ctx ends, then closes jobs.
+func feed(ctx context.Context, jobs chan<- string, domains []string) {
+	defer close(jobs)
+	for _, d := range domains {
+		select {
+		case jobs <- d:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// displayName is the directory's display name of the person with this address,
+// or "" when the directory does not know them.
+func displayName(d DirectoryReader, email string) string {
+	if d == nil || email == "" {
+		return ""
+	}
+	snap := d.Snapshot()
+	if snap == nil || snap.Index == nil {
+		return ""
+	}
+	for _, hit := range snap.Index.Search(email, 5) {
+		if r := hit.Record; r.Kind == search.KindPerson && strings.EqualFold(r.Email, email) {
+			return r.Name
+		}
+	}
+	return ""
 }
 
 type syncStatus struct {

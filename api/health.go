@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"net/http"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -31,8 +34,29 @@ func (h *handlers) readyz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
-func (h *handlers) metrics() gin.HandlerFunc {
-	return gin.WrapH(promhttp.HandlerFor(h.Metrics.Registry, promhttp.HandlerOpts{}))
+// metrics serves Prometheus metrics to the allowed networks only; anyone else
+// gets the same 404 as for a route that does not exist.
+func (h *handlers) metrics(allow []string) (gin.HandlerFunc, error) {
+	if len(allow) == 0 {
+		allow = []string{"127.0.0.0/8", "::1/128"}
+	}
+	nets := make([]netip.Prefix, len(allow))
+	for i, a := range allow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return nil, fmt.Errorf("api: metrics allow-list %q: %w", a, err)
+		}
+		nets[i] = p
+	}
+	serve := gin.WrapH(promhttp.HandlerFor(h.Metrics.Registry, promhttp.HandlerOpts{}))
+	return func(c *gin.Context) {
+		ip, err := netip.ParseAddr(c.ClientIP())
+		if err != nil || !slices.ContainsFunc(nets, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
+			_ = c.Error(newError(kindNotFound, "no such route"))
+			return
+		}
+		serve(c)
+	}, nil
 }
 
 func (h *handlers) openapi(c *gin.Context) {

@@ -130,15 +130,19 @@ func tokenKid(t *testing.T, token string) string {
 }
 
 func testOperations(t *testing.T, e *env) {
-	for _, tc := range []struct{ path, contains string }{
-		{"/healthz", `"ok"`},
-		{"/readyz", `"ready"`},
-		{"/api/v1/openapi.yaml", "openapi: 3.1.0"},
-		{"/metrics", "veilig_http_request_duration_seconds"},
+	for _, tc := range []struct{ path, contains, remote string }{
+		{"/healthz", `"ok"`, ""},
+		{"/readyz", `"ready"`, ""},
+		{"/api/v1/openapi.yaml", "openapi: 3.1.0", ""},
+		{"/metrics", "veilig_http_request_duration_seconds", "127.0.0.1"},
 	} {
-		rec := e.do(request{method: "GET", path: tc.path})
+		rec := e.do(request{method: "GET", path: tc.path, remote: tc.remote})
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tc.contains) {
 			t.Errorf("GET %s: %d, body lacks %q", tc.path, rec.Code, tc.contains)
 		}
+	}
+	// Metrics are for the operator's network only.
+	if rec := e.do(request{method: "GET", path: "/metrics"}); rec.Code != http.StatusNotFound {
+		t.Errorf("GET /metrics from outside the allow-list: %d, want 404", rec.Code)
 	}
 }

@@ -6,8 +6,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,6 +21,17 @@ import (
 type Options struct {
 	MaxBodyBytes   int64    // largest JSON body accepted
 	TrustedProxies []string // CIDRs whose X-Forwarded-For is believed; none by default
+	MetricsAllow   []string // CIDRs that may read /metrics; empty means loopback only
+
+	// MaxMessageBytes caps the whole body of POST /api/v1/messages (multipart or
+	// message/rfc822), counted while streaming; VEILIG_MAX_MESSAGE_BYTES.
+	MaxMessageBytes int64
+	// SpoolDir holds uploads while a request runs ($DataDir/spool); created 0700.
+	SpoolDir string
+	// SPFInclude is the domain organisations include in their SPF record.
+	SPFInclude string
+	// PreviewTimeout bounds the transport preview of one resolve request; 0 = 3 s.
+	PreviewTimeout time.Duration
 }
 
 // Deps are the services the handlers call; each is a small interface owned here.
@@ -29,6 +43,12 @@ type Deps struct {
 	Login     Login
 	Tokens    TokenVerifier
 	Ready     func(ctx context.Context) error
+
+	// Optional: the routes of a nil service are not served (404).
+	Messages      Messages           // POST/GET /api/v1/messages
+	Organisations OrganisationReader // GET /api/v1/organisations/{id}/dns
+	DKIM          DNSRecords         // GET /api/v1/organisations/{id}/dns
+	Transport     TransportPreview   // "transport" in POST /api/v1/recipients/resolve
 }
 
 // New builds the router with every route and middleware.
@@ -46,7 +66,11 @@ func New(opts Options, d Deps) (http.Handler, error) {
 
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
-	r.GET("/metrics", h.metrics())
+	metricsHandler, err := h.metrics(opts.MetricsAllow)
+	if err != nil {
+		return nil, err
+	}
+	r.GET("/metrics", metricsHandler)
 	r.GET("/.well-known/jwks.json", h.jwks)
 	r.GET("/api/v1/openapi.yaml", h.openapi)
 
@@ -56,7 +80,32 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	authed.GET("/directory/search", h.search)
 	authed.GET("/directory/status", h.status)
 	authed.POST("/recipients/resolve", h.limitBody(), h.resolve)
+	if d.Messages != nil {
+		if err := prepareSpool(opts); err != nil {
+			return nil, err
+		}
+		authed.POST("/messages", h.submit)
+		authed.GET("/messages", h.listMessages)
+		authed.GET("/messages/:id", h.getMessage)
+	}
+	if d.Organisations != nil && d.DKIM != nil {
+		authed.GET("/organisations/:id/dns", h.organisationDNS)
+	}
 	return r, nil
+}
+
+// prepareSpool checks the message options and makes the spool directory private.
+func prepareSpool(opts Options) error {
+	if opts.MaxMessageBytes <= 0 || opts.SpoolDir == "" {
+		return fmt.Errorf("api: messages need MaxMessageBytes and SpoolDir")
+	}
+	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
+		return fmt.Errorf("api: spool directory: %w", err)
+	}
+	if err := os.Chmod(opts.SpoolDir, 0o700); err != nil {
+		return fmt.Errorf("api: spool directory: %w", err)
+	}
+	return nil
 }
 
 type handlers struct {
