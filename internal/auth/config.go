@@ -33,7 +33,7 @@ type Config struct {
 // succeed, so concurrent guesses cannot slip past the limits. State is kept in
 // memory per process.
 type RateLimitConfig struct {
-	AccountFreeFailures int           // failures per account before backoff starts; default 5
+	AccountFreeFailures int           // failures per account and client address before backoff starts; default 5
 	AccountBaseDelay    time.Duration // wait after the first failure beyond those, doubling per failure; default 30s
 	AccountMaxDelay     time.Duration // cap on that wait; default 15m
 	AccountForgetAfter  time.Duration // an account's failures are forgotten after this idle time; default 24h

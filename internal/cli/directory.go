@@ -16,6 +16,9 @@ import (
 	"github.com/veilig/veilig/internal/metrics"
 )
 
+// ErrSyncBusy reports a sync refused because another process is syncing.
+var ErrSyncBusy = errors.New("another process is synchronising the directory; try again later")
+
 // ErrNoLDAP reports a sync asked for without VEILIG_LDAP_URL.
 var ErrNoLDAP = errors.New("LDAP is not configured: set VEILIG_LDAP_URL and VEILIG_LDAP_BASE_DN")
 
@@ -98,10 +101,17 @@ func directorySync(ctx context.Context, env Env, args []string) error {
 		return ErrNoLDAP
 	}
 	var run directory.SyncRun
-	if full {
-		run, err = sy.FullSync(ctx)
-	} else {
-		run, err = sy.Sync(ctx)
+	ran, err := s.db.TryLock(ctx, database.LockDirectorySync, func(ctx context.Context) error {
+		var err error
+		if full {
+			run, err = sy.FullSync(ctx)
+		} else {
+			run, err = sy.Sync(ctx)
+		}
+		return err
+	})
+	if err == nil && !ran {
+		return ErrSyncBusy
 	}
 	printRun(env, run)
 	return err

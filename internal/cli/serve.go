@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/veilig/veilig/api"
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/directory/ldapsync"
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/metrics"
@@ -26,48 +28,67 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer s.db.Close()
 	s.log.Info("starting veilig", s.cfg.Masked()...)
+	if s.cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(s.cfg.MemoryLimit << 20)
+	}
+	app, err := newApp(ctx, s)
+	if err != nil {
+		return err
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	app.startBackground(bg)
+	return serveHTTP(ctx, s, app.handler)
+}
 
-	// Directory: store, in-memory view, LDAP sync.
-	m := metrics.New()
+// app is the wired server: the HTTP handler and what runs beside it.
+type app struct {
+	s       *setup
+	metrics *metrics.Metrics
+	live    *directory.Live
+	syncer  *ldapsync.Syncer
+	auth    *auth.Service
+	handler http.Handler
+}
+
+func newApp(ctx context.Context, s *setup) (*app, error) {
+	a := &app{s: s, metrics: metrics.New()}
 	store := directory.NewStore(s.db.DB, time.Now)
-	live := directory.NewLive(store, s.log, time.Now)
-	if err := refreshIndex(ctx, live, m); err != nil {
-		return err
+	a.live = directory.NewLive(store, s.log, time.Now)
+	if err := refreshIndex(ctx, a.live, a.metrics); err != nil {
+		return nil, err
 	}
-	syncer, err := newSyncer(s.cfg, store, s.log)
-	if err != nil {
-		return err
+	var err error
+	if a.syncer, err = newSyncer(s.cfg, store, s.log); err != nil {
+		return nil, err
 	}
-
-	// Authentication.
-	authSvc, err := newAuth(ctx, s, store)
-	if err != nil {
-		return err
+	if a.auth, err = newAuth(ctx, s, store); err != nil {
+		return nil, err
 	}
-
-	// HTTP.
 	gin.SetMode(gin.ReleaseMode)
-	handler, err := api.New(api.Options{MaxBodyBytes: s.cfg.MaxBodyBytes, TrustedProxies: splitList(s.cfg.TrustedProxies)},
-		api.Deps{Log: s.log, Metrics: m, Directory: live, Status: store, Login: authSvc, Tokens: authSvc,
-			Ready: readiness(s.db)})
-	if err != nil {
-		return err
+	a.handler, err = api.New(api.Options{MaxBodyBytes: s.cfg.MaxBodyBytes,
+		TrustedProxies: splitList(s.cfg.TrustedProxies), MetricsAllow: splitList(s.cfg.MetricsAllow)},
+		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
+			Tokens: a.auth, Ready: readiness(s.db)})
+	return a, err
+}
+
+func (a *app) startBackground(ctx context.Context) {
+	go watchIndex(ctx, a.live, a.metrics, a.s.cfg.IndexRefresh, a.s.log)
+	if a.syncer != nil && a.s.cfg.LDAPSyncInterval > 0 {
+		go syncLoop(ctx, a.s, a.syncer, a.metrics)
 	}
+	go pruneTokens(ctx, a.auth, a.s)
+}
+
+// serveHTTP listens with timeouts on every phase and shuts down gracefully.
+func serveHTTP(ctx context.Context, s *setup, handler http.Handler) error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-
-	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
-	go watchIndex(bg, live, m, s.cfg.IndexRefresh, s.log)
-	if syncer != nil && s.cfg.LDAPSyncInterval > 0 {
-		go syncLoop(bg, s, syncer, m)
-	}
-	go pruneTokens(bg, authSvc, s)
-
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("listening", "addr", ln.Addr().String())

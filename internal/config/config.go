@@ -37,7 +37,7 @@ type Config struct {
 	TokenAudience  string        `env:"TOKEN_AUDIENCE" default:"veilig-api" help:"aud of access tokens"`
 	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" default:"15m" help:"lifetime of access tokens"`
 
-	LDAPURL          string        `env:"LDAP_URL" default:"" help:"ldap:// or ldaps:// URL of the community directory; empty disables LDAP"`
+	LDAPURL          string        `env:"LDAP_URL" default:"" help:"ldaps:// URL of the community directory, or ldap:// with LDAP_STARTTLS (plain ldap:// only on loopback); empty disables LDAP"`
 	LDAPStartTLS     bool          `env:"LDAP_STARTTLS" default:"false" help:"upgrade ldap:// with StartTLS"`
 	LDAPCAFile       string        `env:"LDAP_CA_FILE" default:"" help:"PEM file of CA certificates trusted for LDAP TLS"`
 	LDAPBindDN       string        `env:"LDAP_BIND_DN" default:"" help:"DN Veilig binds as to read the directory"`
