@@ -15,6 +15,7 @@ import (
 
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/outbox"
 )
 
 // Env is the process environment a command sees.
@@ -103,6 +104,10 @@ func load(ctx context.Context, env Env, name string, args []string, migrate bool
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		if err := db.Migrate(mctx, log); err != nil {
+			_ = db.Close()
+			return nil, nil, err
+		}
+		if err := outbox.Migrate(mctx, db); err != nil {
 			_ = db.Close()
 			return nil, nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/metrics"
+	"github.com/veilig/veilig/internal/submission"
 )
 
 // serve runs the HTTP API until ctx ends (SIGINT/SIGTERM), then drains requests.
@@ -36,8 +38,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	bg, stopBG := context.WithCancel(ctx)
-	defer stopBG()
-	app.startBackground(bg)
+	outboxDone := make(chan struct{})
+	defer func() {
+		stopBG()
+		<-outboxDone // the last delivery is recorded before the database closes
+	}()
+	app.startBackground(bg, outboxDone)
+	if app.submission != nil {
+		go serveSubmission(bg, s, app.submission)
+	}
 	return serveHTTP(ctx, s, app.handler)
 }
 
@@ -48,7 +57,10 @@ type app struct {
 	live    *directory.Live
 	syncer  *ldapsync.Syncer
 	auth    *auth.Service
+	send    *sending
 	handler http.Handler
+
+	submission *submission.Server
 }
 
 func newApp(ctx context.Context, s *setup) (*app, error) {
@@ -65,15 +77,32 @@ func newApp(ctx context.Context, s *setup) (*app, error) {
 	if a.auth, err = newAuth(ctx, s, store); err != nil {
 		return nil, err
 	}
-	gin.SetMode(gin.ReleaseMode)
-	a.handler, err = api.New(api.Options{MaxBodyBytes: s.cfg.MaxBodyBytes,
-		TrustedProxies: splitList(s.cfg.TrustedProxies), MetricsAllow: splitList(s.cfg.MetricsAllow)},
-		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
-			Tokens: a.auth, Ready: readiness(s.db)})
+	if a.send, err = newSending(s, a.live); err != nil {
+		return nil, err
+	}
+	if a.submission, err = newSubmission(s, a); err != nil {
+		return nil, err
+	}
+	a.handler, err = newHandler(s, a, store)
 	return a, err
 }
 
-func (a *app) startBackground(ctx context.Context) {
+func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) {
+	host, err := smtpHostname(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	return api.New(api.Options{MaxBodyBytes: s.cfg.MaxBodyBytes, TrustedProxies: splitList(s.cfg.TrustedProxies),
+		MetricsAllow: splitList(s.cfg.MetricsAllow), MaxMessageBytes: s.cfg.MaxMessageBytes,
+		SpoolDir: filepath.Join(s.cfg.DataDir, "spool"), SPFInclude: "_spf." + host},
+		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
+			Tokens: a.auth, Ready: readiness(s.db), Messages: a.send.messages, Organisations: store,
+			DKIM: a.send.keys, Transport: a.send.deliverer})
+}
+
+func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
+	go a.send.runOutbox(ctx, a.s, outboxDone)
 	go watchIndex(ctx, a.live, a.metrics, a.s.cfg.IndexRefresh, a.s.log)
 	if a.syncer != nil && a.s.cfg.LDAPSyncInterval > 0 {
 		go syncLoop(ctx, a.s, a.syncer, a.metrics)
@@ -108,6 +137,25 @@ func serveHTTP(ctx context.Context, s *setup, handler http.Handler) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// serveSubmission runs the SMTP submission gateway until ctx ends.
+func serveSubmission(ctx context.Context, s *setup, srv *submission.Server) {
+	ln, err := net.Listen("tcp", s.cfg.SubmissionAddr)
+	if err != nil {
+		s.log.Error("submission gateway cannot listen", "addr", s.cfg.SubmissionAddr, "err", err)
+		return
+	}
+	s.log.Info("submission gateway listening", "addr", ln.Addr().String())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil {
+		s.log.Error("submission gateway stopped", "err", err)
+	}
 }
 
 func readiness(db *database.DB) func(ctx context.Context) error {

@@ -74,6 +74,8 @@ type Config struct {
 	RelayPassword   string        `env:"DELIVERY_RELAY_PASSWORD" default:"" help:"AUTH password for the relay" secret:"true"`
 	DeliveryMaxAge  time.Duration `env:"DELIVERY_MAX_AGE" default:"48h" help:"how long temporary failures are retried before a delivery fails"`
 	DeliveryWorkers int           `env:"DELIVERY_WORKERS" default:"10" help:"concurrent deliveries per process"`
+	DeliveryTimeout time.Duration `env:"DELIVERY_JOB_TIMEOUT" default:"15m" help:"longest one delivery run (all MX hosts of a domain) may take"`
+	DeliveryRescue  time.Duration `env:"DELIVERY_RESCUE_AFTER" default:"20m" help:"when a delivery claimed by a process that died is run again; more than DELIVERY_JOB_TIMEOUT"`
 	SubmissionAddr  string        `env:"SUBMISSION_ADDR" default:"" help:"address of the SMTP submission gateway; empty = off"`
 	SubmissionCert  string        `env:"SUBMISSION_TLS_CERT" default:"" help:"PEM certificate chain for the submission gateway's STARTTLS"`
 	SubmissionKey   string        `env:"SUBMISSION_TLS_KEY" default:"" help:"PEM private key for the submission gateway's STARTTLS" secret:"true"`
@@ -133,6 +135,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: LDAP_BASE_DN is required with LDAP_URL", ErrInvalid)
 	case c.IndexRefresh <= 0 || c.LDAPTimeout <= 0 || c.ShutdownTimeout <= 0 || c.DeliveryMaxAge <= 0:
 		return fmt.Errorf("%w: INDEX_REFRESH, LDAP_TIMEOUT, SHUTDOWN_TIMEOUT and DELIVERY_MAX_AGE must be positive", ErrInvalid)
+	case c.DeliveryTimeout <= 0 || c.DeliveryRescue <= c.DeliveryTimeout:
+		return fmt.Errorf("%w: DELIVERY_RESCUE_AFTER must be longer than a positive DELIVERY_JOB_TIMEOUT", ErrInvalid)
 	case c.MemoryLimit < 0:
 		return fmt.Errorf("%w: MEMORY_LIMIT_MB must not be negative", ErrInvalid)
 	case c.LDAPSyncInterval < 0:

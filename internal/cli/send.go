@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/blob"
+	"github.com/veilig/veilig/internal/config"
+	"github.com/veilig/veilig/internal/delivery"
+	"github.com/veilig/veilig/internal/dkim"
+	"github.com/veilig/veilig/internal/message"
+	"github.com/veilig/veilig/internal/outbox"
+	"github.com/veilig/veilig/internal/submission"
+)
+
+// sending is the secure-send route: blob store, DKIM keys, transport policy,
+// outbox and message service.
+type sending struct {
+	blobs     *blob.FS
+	keys      *dkim.Keys
+	deliverer *delivery.Deliverer
+	outbox    *outbox.Outbox
+	messages  *message.Service
+}
+
+// smtpHostname is VEILIG_SMTP_HOSTNAME or the host name.
+func smtpHostname(c config.Config) (string, error) {
+	if c.SMTPHostname != "" {
+		return c.SMTPHostname, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("VEILIG_SMTP_HOSTNAME is not set and the host name is unknown: %w", err)
+	}
+	return h, nil
+}
+
+func newSending(s *setup, live *directory.Live) (*sending, error) {
+	host, err := smtpHostname(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var snd sending
+	if snd.blobs, err = blob.NewFS(filepath.Join(s.cfg.DataDir, "blobs")); err != nil {
+		return nil, err
+	}
+	snd.keys = dkim.NewKeys(s.db.DB, time.Now, dkim.WithLogger(s.log))
+	if snd.deliverer, err = newDeliverer(s, host); err != nil {
+		return nil, err
+	}
+	snd.outbox, err = outbox.New(outbox.Config{Workers: s.cfg.DeliveryWorkers, MaxAge: s.cfg.DeliveryMaxAge,
+		SMTPHostname: host, JobTimeout: s.cfg.DeliveryTimeout, RescueAfter: s.cfg.DeliveryRescue},
+		outbox.Deps{DB: s.db, Store: message.NewStore(s.db, time.Now), Blobs: snd.blobs, Deliverer: snd.deliverer, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
+	snd.messages, err = message.New(message.Config{MaxRecipients: s.cfg.MaxRecipients, SMTPHostname: host},
+		message.Deps{DB: s.db, Blobs: snd.blobs, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
+			Queue: snd.outbox, Log: s.log})
+	return &snd, err
+}
+
+func newDeliverer(s *setup, host string) (*delivery.Deliverer, error) {
+	cfg := delivery.Config{Resolver: s.cfg.DNSResolver, Port: s.cfg.DeliveryPort, Hostname: host,
+		Relay: s.cfg.DeliveryRelay, RelayUsername: s.cfg.RelayUsername, RelayPassword: s.cfg.RelayPassword}
+	if s.cfg.DeliveryCAFile != "" {
+		roots, err := delivery.LoadRoots(s.cfg.DeliveryCAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ExtraRoots = roots
+	}
+	return delivery.New(cfg, delivery.Deps{Log: s.log, DB: s.db.DB})
+}
+
+// runOutbox delivers until ctx ends; done is closed once it has stopped, so the
+// database is closed only after the last delivery was recorded.
+func (snd *sending) runOutbox(ctx context.Context, s *setup, done chan<- struct{}) {
+	defer close(done)
+	if err := snd.outbox.Run(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("outbox stopped", "err", err)
+	}
+}
+
+// newSubmission returns the SMTP submission gateway, or nil when it is off.
+func newSubmission(s *setup, a *app) (*submission.Server, error) {
+	if s.cfg.SubmissionAddr == "" {
+		return nil, nil
+	}
+	tlsConfig, err := submission.TLSConfig(s.cfg.SubmissionCert, s.cfg.SubmissionKey)
+	if err != nil {
+		return nil, err
+	}
+	host, err := smtpHostname(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return submission.New(submission.Config{Hostname: host, TLS: tlsConfig, MaxMessageBytes: s.cfg.MaxMessageBytes,
+		MaxRecipients: s.cfg.MaxRecipients, SpoolDir: filepath.Join(s.cfg.DataDir, "spool")},
+		submission.Deps{Log: s.log, Auth: a.auth, Messages: a.send.messages, Directory: a.live})
+}
