@@ -1,15 +1,18 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/testenv"
 )
@@ -28,6 +31,13 @@ func TestAPI(t *testing.T) {
 		e := newEnv(t, db, c)
 		sender := e.login(senderMail).AccessToken
 		t.Run("errors", func(t *testing.T) { testErrors(t, e, sender) })
+		t.Run("token from another service instance", func(t *testing.T) {
+			// Control for the expired/audience/issuer cases: same keys, same claims → accepted.
+			rec := e.do(request{method: "GET", path: "/api/v1/directory/search?q=ja", token: e.tokenFrom(t, issuer, audience, 0)})
+			if rec.Code != http.StatusOK {
+				t.Fatalf("valid token from a second instance: %d %s", rec.Code, rec.Body)
+			}
+		})
 		t.Run("search", func(t *testing.T) { testSearch(t, e, sender) })
 		t.Run("resolve", func(t *testing.T) { testResolve(t, e, sender) })
 		t.Run("status", func(t *testing.T) { testStatus(t, e, sender) })
@@ -51,6 +61,10 @@ func testErrors(t *testing.T, e *env, token string) {
 		{"alg none", request{method: "GET", path: "/api/v1/directory/search?q=ja",
 			token: "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wZXJhdG9yIn0."}, 401, "unauthorized"},
 		{"forged signature", request{method: "GET", path: "/api/v1/directory/search?q=ja", token: forgedToken(t, "unknown")}, 401, "unauthorized"},
+		{"expired token", request{method: "GET", path: "/api/v1/directory/search?q=ja", token: e.tokenFrom(t, issuer, audience, -time.Hour)}, 401, "unauthorized"},
+		{"wrong audience", request{method: "GET", path: "/api/v1/directory/search?q=ja", token: e.tokenFrom(t, issuer, "other-api", 0)}, 401, "unauthorized"},
+		{"wrong issuer", request{method: "GET", path: "/api/v1/directory/search?q=ja", token: e.tokenFrom(t, "https://evil.example", audience, 0)}, 401, "unauthorized"},
+		{"token in query string", request{method: "GET", path: "/api/v1/directory/search?q=ja&access_token=" + token, skipRequestCheck: true}, 401, "unauthorized"},
 		{"q too short", request{method: "GET", path: "/api/v1/directory/search?q=j", token: token, skipRequestCheck: true}, 400, "invalid-parameter"},
 		{"q missing", request{method: "GET", path: "/api/v1/directory/search", token: token, skipRequestCheck: true}, 400, "invalid-parameter"},
 		{"q too long", request{method: "GET", path: "/api/v1/directory/search?q=" + strings.Repeat("a", 101), token: token, skipRequestCheck: true}, 400, "invalid-parameter"},
@@ -175,4 +189,24 @@ func testResolve(t *testing.T, e *env, token string) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("resolve (-want +got):\n%s", diff)
 	}
+}
+
+// tokenFrom issues a real token for the sender from an auth service that shares
+// the server's keys but has another issuer, audience or clock.
+func (e *env) tokenFrom(t *testing.T, iss, aud string, clockSkew time.Duration) string {
+	t.Helper()
+	cfg := auth.DefaultConfig()
+	cfg.Issuer, cfg.Audience = iss, aud
+	cfg.Argon2 = auth.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	now := func() time.Time { return time.Now().Add(clockSkew) }
+	svc, err := auth.New(context.Background(), cfg, auth.Deps{DB: e.db.DB, Organisations: orgFinder{e.store},
+		Log: testenv.Discard(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := svc.PasswordGrant(context.Background(), senderMail, password, "198.51.100.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair.AccessToken
 }

@@ -79,6 +79,7 @@ func (c contract) checkResponse(t *testing.T, in *openapi3filter.RequestValidati
 // env is a full server on one database: real store, index, auth and router.
 type env struct {
 	t        *testing.T
+	db       *database.DB
 	handler  http.Handler
 	contract contract
 	auth     *auth.Service
@@ -126,7 +127,7 @@ func newEnv(t *testing.T, db *database.DB, c contract, extra ...envOption) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, handler: h, contract: c, auth: svc, store: store, live: live}
+	return &env{t: t, db: db, handler: h, contract: c, auth: svc, store: store, live: live}
 }
 
 type orgFinder struct{ store *directory.Store }
