@@ -49,6 +49,10 @@ const (
 	modeUnavailable       = "unavailable"
 )
 
+type searchResponse struct {
+	Results []searchResult `json:"results"`
+}
+
 type searchResult struct {
 	Kind         string           `json:"kind"`
 	Name         string           `json:"name"`
@@ -74,7 +78,7 @@ func (h *handlers) search(c *gin.Context) {
 	for i, hit := range hits {
 		out[i] = toResult(hit.Record)
 	}
-	c.JSON(http.StatusOK, gin.H{"results": out})
+	c.JSON(http.StatusOK, searchResponse{Results: out})
 }
 
 func parseLimit(s string) (int, error) {

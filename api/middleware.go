@@ -49,8 +49,16 @@ func (h *handlers) observe() gin.HandlerFunc {
 		status := c.Writer.Status()
 		h.Metrics.HTTPDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status < 400 && (c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead):
+			// Successful reads (autocomplete at keystroke rate) are debug: logging
+			// each costs a write per request; failures and changes stay at info.
+			level = slog.LevelDebug
+		}
+		if !h.Log.Enabled(c.Request.Context(), level) {
+			return
 		}
 		h.Log.LogAttrs(c.Request.Context(), level, "http request",
 			slog.String("request_id", c.GetString(ctxRequestID)), slog.String("method", c.Request.Method),
@@ -59,8 +67,8 @@ func (h *handlers) observe() gin.HandlerFunc {
 	}
 }
 
-// recovery turns a panic into a 500 problem and logs it with the stack; the client
-// sees nothing of it.
+// recovery turns a panic into a 500 problem and logs it; the client sees nothing
+// of it.
 func recovery(log *slog.Logger) gin.HandlerFunc {
 	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
 		log.Error("panic serving request", "request_id", c.GetString(ctxRequestID), "panic", err)

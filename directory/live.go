@@ -69,7 +69,7 @@ func (l *Live) Refresh(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// load reads the directory in one read transaction, so the snapshot is consistent.
+// load reads the directory into a new snapshot (see the comment inside on consistency).
 func (l *Live) load(ctx context.Context, gen int64) (*Snapshot, error) {
 	var (
 		records []search.Record
