@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -220,6 +221,18 @@ func failure(err error) Result {
 
 func reason(err error) string { return strings.TrimPrefix(err.Error(), "delivery: ") }
 
+// publicReason names the sentinel behind err and nothing more: a preview is shown
+// to every sender, so resolver addresses and socket errors stay in the logs.
+func publicReason(err error) string {
+	for _, e := range append(slices.Clone(permanentErrors), ErrDNS, ErrNoAddress, ErrNotInPolicy, ErrNoSTARTTLS,
+		ErrTLS, ErrDANE, ErrRelayAuth, ErrProtocol, ErrSuspicious, errNoMoreTargets) {
+		if errors.Is(err, e) {
+			return reason(e)
+		}
+	}
+	return "transport security cannot be established now"
+}
+
 func (d *Deliverer) logResult(domain string, env Envelope, res Result) {
 	args := []any{"domain", domain, "recipients", len(env.To), "outcome", res.Outcome.String(),
 		"attempts", len(res.Attempts), "reason", res.Reason}
@@ -264,7 +277,7 @@ func (d *Deliverer) Preview(ctx context.Context, domain string) Transport {
 }
 
 func unavailable(err error) Transport {
-	return Transport{Mode: TransportUnavailable, Reason: reason(err)}
+	return Transport{Mode: TransportUnavailable, Reason: publicReason(err)}
 }
 
 // parseDomain returns domain as a lower-case A-label name without final dot.

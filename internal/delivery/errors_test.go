@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -99,5 +100,15 @@ func TestSMTPErrorReply(t *testing.T) {
 	}
 	if got := (&SMTPError{Code: 421}).Reply(); got != "421" {
 		t.Fatalf("Reply() = %q", got)
+	}
+}
+
+func TestPublicReasonHidesDetail(t *testing.T) {
+	err := fmt.Errorf("%w: example.test. MX: read udp 127.0.0.1:50273->127.0.0.1:53: connection refused", ErrDNS)
+	if got := publicReason(err); got != "DNS lookup failed" {
+		t.Errorf("publicReason = %q, want the sentinel text only", got)
+	}
+	if got := publicReason(errors.New("dial tcp 10.1.2.3:25: i/o timeout")); strings.Contains(got, "10.1.2.3") {
+		t.Errorf("publicReason leaks an address: %q", got)
 	}
 }
