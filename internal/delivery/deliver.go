@@ -224,6 +224,9 @@ func reason(err error) string { return strings.TrimPrefix(err.Error(), "delivery
 // publicReason names the sentinel behind err and nothing more: a preview is shown
 // to every sender, so resolver addresses and socket errors stay in the logs.
 func publicReason(err error) string {
+	if errors.Is(err, ErrDNS) && strings.Contains(err.Error(), "SERVFAIL") {
+		return reason(ErrDNS) + ": SERVFAIL (DNSSEC validation failed, or the resolver failed)"
+	}
 	for _, e := range append(slices.Clone(permanentErrors), ErrDNS, ErrNoAddress, ErrNotInPolicy, ErrNoSTARTTLS,
 		ErrTLS, ErrDANE, ErrRelayAuth, ErrProtocol, ErrSuspicious, errNoMoreTargets) {
 		if errors.Is(err, e) {
