@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,4 +103,29 @@ func newSubmission(s *setup, a *app) (*submission.Server, error) {
 	return submission.New(submission.Config{Hostname: host, TLS: tlsConfig, MaxMessageBytes: s.cfg.MaxMessageBytes,
 		MaxRecipients: s.cfg.MaxRecipients, SpoolDir: filepath.Join(s.cfg.DataDir, "spool")},
 		submission.Deps{Log: s.log, Auth: a.auth, Messages: a.send.messages, Directory: a.live})
+}
+
+// sweepLoop removes, every hour, upload temp files and blobs no message refers to
+// (what a crash mid-accept leaves). Only blobs older than an hour are touched.
+func (snd *sending) sweepLoop(ctx context.Context, s *setup) {
+	store := message.NewStore(s.db, time.Now)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		temps, err1 := snd.blobs.Sweep(sctx, time.Hour)
+		orphans, err2 := store.SweepBlobs(sctx, snd.blobs, time.Hour)
+		cancel()
+		if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
+			s.log.Error("blob sweep failed", "err", err)
+		}
+		if temps+orphans > 0 {
+			s.log.Info("blob sweep", "temp_files", temps, "orphan_blobs", orphans)
+		}
+	}
 }

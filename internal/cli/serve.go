@@ -103,6 +103,7 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 
 func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
 	go a.send.runOutbox(ctx, a.s, outboxDone)
+	go a.send.sweepLoop(ctx, a.s)
 	go watchIndex(ctx, a.live, a.metrics, a.s.cfg.IndexRefresh, a.s.log)
 	if a.syncer != nil && a.s.cfg.LDAPSyncInterval > 0 {
 		go syncLoop(ctx, a.s, a.syncer, a.metrics)

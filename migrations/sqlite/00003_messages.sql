@@ -81,6 +81,10 @@ CREATE TABLE delivery_attempts (
 );
 CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, id);
 
+-- The orphan-blob sweeper looks blobs up by key.
+CREATE INDEX messages_blob_key_idx ON messages (blob_key);
+CREATE INDEX deliveries_blob_key_idx ON deliveries (blob_key);
+
 -- +goose Down
 DROP TABLE delivery_attempts;
 DROP TABLE deliveries;
