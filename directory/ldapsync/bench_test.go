@@ -95,7 +95,7 @@ func benchRead(b *testing.B, slapd *testenv.Slapd, want int) {
 			b.Fatal(err)
 		}
 		iss := &issues{}
-		cands, err := sy.readOrganisations(ctx, c, iss)
+		cands, err := sy.readOrganisations(ctx, c, iss, &tracker{})
 		if err != nil {
 			b.Fatal(err)
 		}

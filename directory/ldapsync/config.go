@@ -55,14 +55,37 @@ type Config struct {
 
 	PageSize int           // RFC 2696 page size; default 1000, at most 1000 for AD
 	Timeout  time.Duration // per LDAP operation (connect, bind, one page); default 30s
+
+	// Incremental chooses how Sync finds changes: IncrementalAuto (default),
+	// IncrementalPoll or IncrementalOff.
+	Incremental string
 }
+
+// Incremental sync modes (Config.Incremental).
+const (
+	// IncrementalAuto uses RFC 4533 content sync where the server offers it
+	// (OpenLDAP with syncprov), else change-counter polling: modifyTimestamp on
+	// OpenLDAP, uSNChanged on Active Directory.
+	IncrementalAuto = ""
+	// IncrementalPoll polls the change counter even where content sync is offered.
+	IncrementalPoll = "poll"
+	// IncrementalOff makes every sync a full one.
+	IncrementalOff = "off"
+)
+
+// Change counters polled by the incremental sync.
+const (
+	attrTimestamp = "modifyTimestamp" // RFC 4512 §3.4: GeneralizedTime, one-second resolution
+	attrUSN       = "uSNChanged"      // Active Directory update sequence number (MS-ADTS §3.1.1.1.9)
+)
 
 // preset is the schema mapping of a directory product.
 type preset struct {
 	orgFilter, personFilter                    string
 	orgName, orgDomains, orgDescription        string
 	personName, personMail, personDept, idAttr string
-	incremental                                bool // RFC 4533 content sync with a cookie
+	contentSync                                bool   // RFC 4533 content sync with a cookie
+	pollAttr                                   string // change counter for polling
 }
 
 // Active Directory mapping (PresetAD):
@@ -80,19 +103,16 @@ type preset struct {
 //     Windows shows it;
 //   - pages are at most 1000 entries (AD's MaxPageSize).
 //
-// Incremental sync is not implemented for AD: Sync always runs a full sync there.
-// The way to add it is uSNChanged polling against one fixed domain controller
-// (remember highestCommittedUSN and invocationID from its rootDSE; search
-// (uSNChanged>=last+1); a changed invocationID forces a full sync) plus deleted
-// objects through the ShowDeleted control 1.2.840.113556.1.4.417
-// (isDeleted=TRUE under CN=Deleted Objects).
+// The incremental sync polls uSNChanged against one domain controller: point
+// URL at a fixed DC, not at a name that round-robins between DCs, or every
+// sync notices another DC and falls back to a full one (see poll.go).
 var presets = map[string]preset{
 	PresetOpenLDAP: {
 		orgFilter:    "(&(objectClass=organization)(objectClass=domainRelatedObject))",
 		personFilter: "(objectClass=inetOrgPerson)",
 		orgName:      "o", orgDomains: "associatedDomain", orgDescription: "description",
 		personName: "displayName,cn", personMail: "mail", personDept: "ou",
-		idAttr: "entryUUID", incremental: true,
+		idAttr: "entryUUID", contentSync: true, pollAttr: attrTimestamp,
 	},
 	PresetAD: {
 		orgFilter: "(&(objectClass=organizationalUnit)(associatedDomain=*))",
@@ -100,7 +120,7 @@ var presets = map[string]preset{
 			"(!(userAccountControl:1.2.840.113556.1.4.803:=2)))",
 		orgName: "ou", orgDomains: "associatedDomain", orgDescription: "description",
 		personName: "displayName,cn", personMail: "mail", personDept: "department",
-		idAttr: "objectGUID",
+		idAttr: "objectGUID", pollAttr: attrUSN,
 	},
 }
 
@@ -112,9 +132,10 @@ type settings struct {
 	orgAttrs    fieldAttrs
 	personAttrs fieldAttrs
 	idAttr      string
-	binaryID    bool // objectGUID: 16 raw bytes
-	incremental bool
-	plaintext   bool // ldap:// without StartTLS to a loopback address
+	binaryID    bool   // objectGUID: 16 raw bytes
+	contentSync bool   // RFC 4533 content sync may be used
+	pollAttr    string // change counter to poll; "" when polling is not possible
+	plaintext   bool   // ldap:// without StartTLS to a loopback address
 }
 
 // fieldAttrs maps a field to its attribute names, fallbacks in order.
@@ -163,7 +184,9 @@ func (cfg Config) resolve() (*settings, error) {
 	cfg.PersonFilter = or(cfg.PersonFilter, p.personFilter)
 	s := &settings{Config: cfg, idAttr: or(cfg.IDAttr, p.idAttr)}
 	s.binaryID = strings.EqualFold(s.idAttr, "objectGUID")
-	s.incremental = p.incremental && strings.EqualFold(s.idAttr, "entryUUID")
+	if err := s.incrementalMode(p); err != nil {
+		return nil, err
+	}
 	s.orgAttrs = fieldAttrs{
 		fName: splitAttrs(or(cfg.OrgNameAttr, p.orgName)), fDomains: splitAttrs(or(cfg.OrgDomainsAttr, p.orgDomains)),
 		fDescription: splitAttrs(or(cfg.OrgDescriptionAttr, p.orgDescription)),
@@ -177,6 +200,22 @@ func (cfg Config) resolve() (*settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// incrementalMode decides which incremental syncs are possible. Content sync
+// identifies entries by entryUUID; uSNChanged polling finds deleted objects by
+// objectGUID, the only id their tombstones keep.
+func (s *settings) incrementalMode(p preset) error {
+	mode := strings.ToLower(strings.TrimSpace(s.Incremental))
+	if mode != IncrementalAuto && mode != IncrementalPoll && mode != IncrementalOff {
+		return fmt.Errorf("%w: Incremental must be %q, %q or empty, not %q", ErrConfig, IncrementalPoll, IncrementalOff, s.Incremental)
+	}
+	s.Incremental = mode
+	s.contentSync = p.contentSync && mode == IncrementalAuto && strings.EqualFold(s.idAttr, "entryUUID")
+	if mode != IncrementalOff && (p.pollAttr != attrUSN || s.binaryID) {
+		s.pollAttr = p.pollAttr
+	}
+	return nil
 }
 
 func (s *settings) check() error {

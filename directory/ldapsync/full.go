@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"fmt"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -39,8 +40,8 @@ func (sy *Syncer) fullSync(ctx context.Context, run *directory.SyncRun, iss *iss
 	defer c.Close()
 	// Take the position before reading: changes made while we read are replayed
 	// by the next incremental sync (upserts and deletes are idempotent).
-	state := sy.startPosition(ctx, c)
-	cands, err := sy.readOrganisations(ctx, c, iss)
+	tr := sy.startPosition(ctx, c)
+	cands, err := sy.readOrganisations(ctx, c, iss, tr)
 	if err != nil {
 		return err
 	}
@@ -52,13 +53,16 @@ func (sy *Syncer) fullSync(ctx context.Context, run *directory.SyncRun, iss *iss
 		run.Organisations = len(orgs)
 		people := func(ctx context.Context, emit func(record) error) error {
 			req := ldap.NewSearchRequest(sy.s.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-				sy.s.PersonFilter, sy.personAttrs(), nil)
-			return c.search(ctx, req, func(e *ldap.Entry) error { return emit(recordFromEntry(e)) })
+				sy.s.PersonFilter, append(sy.personAttrs(), tr.attrs()...), nil)
+			return c.search(ctx, req, func(e *ldap.Entry) error {
+				tr.observe(e)
+				return emit(recordFromEntry(e))
+			})
 		}
-		if err := sy.streamPeople(ctx, w, run, iss, idx, people); err != nil {
+		if err := sy.streamPeople(ctx, w, run, iss, idx, people, tr.wrote); err != nil {
 			return err
 		}
-		return w.SaveState(ctx, StateName, state)
+		return sy.savePosition(ctx, w, tr, orgs)
 	})
 }
 
@@ -66,12 +70,13 @@ func (sy *Syncer) orgAttrs() []string    { return append(sy.s.orgAttrs.all(), sy
 func (sy *Syncer) personAttrs() []string { return append(sy.s.personAttrs.all(), sy.s.idAttr) }
 
 // readOrganisations reads and maps every organisation entry.
-func (sy *Syncer) readOrganisations(ctx context.Context, c *client, iss *issues) ([]orgCandidate, error) {
+func (sy *Syncer) readOrganisations(ctx context.Context, c *client, iss *issues, tr *tracker) ([]orgCandidate, error) {
 	m := mapper{sy.s}
 	var cands []orgCandidate
 	req := ldap.NewSearchRequest(sy.s.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		sy.s.OrgFilter, sy.orgAttrs(), nil)
+		sy.s.OrgFilter, append(sy.orgAttrs(), tr.attrs()...), nil)
 	err := c.search(ctx, req, func(e *ldap.Entry) error {
+		tr.observe(e)
 		p, err := parseDNPath(e.DN)
 		if err != nil {
 			iss.skip(e.DN, err.Error())
@@ -86,23 +91,104 @@ func (sy *Syncer) readOrganisations(ctx context.Context, c *client, iss *issues)
 	return cands, nil
 }
 
-// startPosition returns the encoded RFC 4533 position as of now, or "" when the
-// server offers no content synchronisation.
-func (sy *Syncer) startPosition(ctx context.Context, c *client) string {
-	if !sy.s.incremental {
-		return ""
+// tracker builds the position a full sync leaves for the next incremental
+// one. observe runs on the reading side, wrote on the writing side; finish
+// after both.
+type tracker struct {
+	st      syncState // Mode "" when the next sync must be full again
+	started time.Time
+	newest  time.Time // newest modifyTimestamp read
+	people  []string  // source ids of the people written
+}
+
+// startPosition takes the position as of now: an RFC 4533 cookie where the
+// server offers content synchronisation, else a polling position.
+func (sy *Syncer) startPosition(ctx context.Context, c *client) *tracker {
+	tr := &tracker{started: time.Now()}
+	if sy.s.contentSync {
+		cookie, err := c.currentCookie(ctx)
+		if err == nil {
+			tr.st = syncState{Mode: modeContentSync, Orgs: cookie, People: cookie}
+			return tr
+		}
+		if sy.s.pollAttr == "" {
+			sy.log.Warn("ldap sync: server offers no content synchronisation (RFC 4533); every sync will be full", "err", err)
+			return tr
+		}
+		sy.log.Info("ldap sync: server offers no content synchronisation (RFC 4533); polling "+sy.s.pollAttr+" instead",
+			"err", err)
 	}
-	cookie, err := c.currentCookie(ctx)
+	switch sy.s.pollAttr {
+	case attrTimestamp:
+		tr.st = syncState{Mode: modePoll, Poll: &pollState{Attr: attrTimestamp}}
+	case attrUSN:
+		dc, err := c.readDC(ctx)
+		if err != nil {
+			sy.log.Warn("ldap sync: cannot read the domain controller's update sequence; every sync will be full", "err", err)
+			return tr
+		}
+		tr.st = syncState{Mode: modePoll, Poll: dc.position()}
+	}
+	return tr
+}
+
+func (tr *tracker) timestamps() bool {
+	return tr.st.Mode == modePoll && tr.st.Poll.Attr == attrTimestamp
+}
+
+// attrs are the attributes the tracker needs besides the mapped ones.
+func (tr *tracker) attrs() []string {
+	if tr.timestamps() {
+		return []string{attrTimestamp}
+	}
+	return nil
+}
+
+func (tr *tracker) observe(e *ldap.Entry) {
+	if tr.timestamps() {
+		tr.newest = newer(tr.newest, e)
+	}
+}
+
+func (tr *tracker) wrote(people []directory.Person) {
+	if tr.timestamps() {
+		for _, p := range people {
+			tr.people = append(tr.people, p.SourceID)
+		}
+	}
+}
+
+// savePosition stores the position the tracker built, or none.
+func (sy *Syncer) savePosition(ctx context.Context, w writer, tr *tracker, orgs []directory.Organisation) error {
+	if tr.st.Mode == "" {
+		return w.SaveState(ctx, StateName, "")
+	}
+	tr.st.Fingerprint = sy.s.fingerprint()
+	if tr.timestamps() {
+		if tr.newest.IsZero() && len(orgs)+len(tr.people) > 0 {
+			sy.log.Warn("ldap sync: entries come without " + attrTimestamp + "; every sync will be full")
+			return w.SaveState(ctx, StateName, "")
+		}
+		l := idLists{People: tr.people}
+		for _, o := range orgs {
+			l.Orgs = append(l.Orgs, o.SourceID)
+		}
+		l.normalise()
+		raw, digest, err := l.encode()
+		if err != nil {
+			return err
+		}
+		if err := w.SaveState(ctx, idsStateName, raw); err != nil {
+			return err
+		}
+		tr.st.Poll.Since = nextSince(time.Time{}, tr.newest, time.Since(tr.started))
+		tr.st.Poll.IDs = digest
+	}
+	enc, err := tr.st.encode()
 	if err != nil {
-		sy.log.Warn("ldap sync: server offers no content synchronisation (RFC 4533); every sync will be full", "err", err)
-		return ""
+		return err
 	}
-	st := syncState{Fingerprint: sy.s.fingerprint(), Orgs: cookie, People: cookie}
-	enc, err := st.encode()
-	if err != nil {
-		return ""
-	}
-	return enc
+	return w.SaveState(ctx, StateName, enc)
 }
 
 func putOrganisations(ctx context.Context, w writer, orgs []directory.Organisation) error {
@@ -120,7 +206,9 @@ type producer func(ctx context.Context, emit func(record) error) error
 // streamPeople maps the producer's records in one goroutine and writes them in
 // batches in this one, so reading LDAP and writing the database overlap. Either
 // side's failure stops the other.
-func (sy *Syncer) streamPeople(ctx context.Context, w writer, run *directory.SyncRun, iss *issues, idx *orgIndex, produce producer) error {
+// wrote, when not nil, is called with each batch written.
+func (sy *Syncer) streamPeople(ctx context.Context, w writer, run *directory.SyncRun, iss *issues, idx *orgIndex,
+	produce producer, wrote func([]directory.Person)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []directory.Person, 2)
@@ -138,6 +226,9 @@ func (sy *Syncer) streamPeople(ctx context.Context, w writer, run *directory.Syn
 			return err
 		}
 		run.People += len(batch)
+		if wrote != nil {
+			wrote(batch)
+		}
 	}
 	if err := <-errc; err != nil {
 		return fmt.Errorf("read people: %w", err)

@@ -62,7 +62,7 @@ func (sy *Syncer) importLDIF(ctx context.Context, r io.Reader, run *directory.Sy
 				return nil
 			})
 		}
-		if err := sy.streamPeople(ctx, w, run, iss, idx, people); err != nil {
+		if err := sy.streamPeople(ctx, w, run, iss, idx, people, nil); err != nil {
 			return err
 		}
 		// The directory no longer reflects LDAP: the next sync must be full.

@@ -160,13 +160,12 @@ func (sy *Syncer) incremental(ctx context.Context, run *directory.SyncRun, iss *
 	if err != nil {
 		return fmt.Errorf("people changes: %w", err)
 	}
-	next, err := syncState{Fingerprint: pos.Fingerprint, Orgs: orgs.cookie, People: people.cookie}.encode()
+	next, err := syncState{Fingerprint: pos.Fingerprint, Mode: modeContentSync, Orgs: orgs.cookie, People: people.cookie}.encode()
 	if err != nil {
 		return err
 	}
 	return sy.store.Write(ctx, false, func(w *directory.Writer) error {
-		a := &applier{sy: sy, c: c, w: w, run: run, iss: iss, m: mapper{sy.s},
-			cache: map[string]orgRef{}, orgsDone: map[string]bool{}, written: map[string]bool{}, stale: map[string]bool{}}
+		a := newApplier(sy, c, w, run, iss)
 		roots, err := a.organisations(ctx, orgs)
 		if err != nil {
 			return err
@@ -188,9 +187,17 @@ type applier struct {
 	m        mapper
 	cache    map[string]orgRef // organisation entries by normalised DN, read as needed
 	orgsDone map[string]bool   // organisations written or removed in this run, by source id
+	orgsPut  map[string]bool   // organisations written in this run, by source id
 	written  map[string]bool   // people written in this run, by source id
+	seen     map[string]bool   // people entries handled in this run, by source id
 	stale    map[string]bool   // skipped people to delete, by source id; never in written
 	batch    []directory.Person
+}
+
+func newApplier(sy *Syncer, c *client, w writer, run *directory.SyncRun, iss *issues) *applier {
+	return &applier{sy: sy, c: c, w: w, run: run, iss: iss, m: mapper{sy.s}, cache: map[string]orgRef{},
+		orgsDone: map[string]bool{}, orgsPut: map[string]bool{}, written: map[string]bool{}, seen: map[string]bool{},
+		stale: map[string]bool{}}
 }
 
 // organisations applies the organisation changes and returns the subtrees whose
@@ -201,8 +208,15 @@ func (a *applier) organisations(ctx context.Context, ch *changes) ([]dnPath, err
 	if err != nil {
 		return nil, err
 	}
+	return a.changedOrganisations(ctx, ch.upserts, roots)
+}
+
+// changedOrganisations writes the changed organisations (by id) top-down and
+// returns the outermost of roots and their paths, after rewriting the
+// organisations below them.
+func (a *applier) changedOrganisations(ctx context.Context, upserts map[string]record, roots []dnPath) ([]dnPath, error) {
 	var cands []orgCandidate
-	for _, r := range ch.upserts {
+	for _, r := range upserts {
 		if c, ok := a.candidate(r); ok {
 			cands = append(cands, c)
 		}
@@ -282,6 +296,7 @@ func (a *applier) organisation(ctx context.Context, c orgCandidate) (bool, error
 	if err := a.w.PutOrganisations(ctx, []directory.Organisation{c.org}); err != nil {
 		return false, err
 	}
+	a.orgsPut[c.org.SourceID] = true
 	a.run.Organisations++
 	return true, nil
 }
@@ -336,6 +351,7 @@ func (a *applier) findByUUID(ctx context.Context, id string) (string, bool, erro
 }
 
 // people applies the people changes, then re-reads the people below roots.
+// Re-reading more than maxChanges people makes it a full sync, which is cheaper.
 func (a *applier) people(ctx context.Context, ch *changes, roots []dnPath) error {
 	n, err := a.w.DeletePeople(ctx, slices.Sorted(maps.Keys(ch.deleted)))
 	if err != nil {
@@ -347,10 +363,16 @@ func (a *applier) people(ctx context.Context, ch *changes, roots []dnPath) error
 			return err
 		}
 	}
+	reread := 0
 	for _, root := range roots {
 		req := ldap.NewSearchRequest(root.ancestorDN(0), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			a.sy.s.PersonFilter, a.sy.personAttrs(), nil)
-		err := a.c.search(ctx, req, func(e *ldap.Entry) error { return a.person(ctx, recordFromEntry(e), "") })
+		err := a.c.search(ctx, req, func(e *ldap.Entry) error {
+			if reread++; reread > maxChanges {
+				return tooMany(reread)
+			}
+			return a.person(ctx, recordFromEntry(e), "")
+		})
 		if err != nil {
 			return fmt.Errorf("re-read people below %s: %w", root.ancestorDN(0), err)
 		}
@@ -358,9 +380,18 @@ func (a *applier) people(ctx context.Context, ch *changes, roots []dnPath) error
 	return a.flush(ctx)
 }
 
-// person writes a changed or re-read person entry; id is its entryUUID when
-// the entry came from the content synchronisation, else "".
+// person writes a changed or re-read person entry; id is its source id when
+// the entry came as a change, else "".
 func (a *applier) person(ctx context.Context, r record, id string) error {
+	if id == "" {
+		id, _ = a.m.entryID(r)
+	}
+	if id != "" {
+		if a.seen[id] { // read as a change and again below a changed organisation
+			return nil
+		}
+		a.seen[id] = true
+	}
 	find := func(p dnPath) (orgRef, bool, error) { return a.nearest(ctx, p) }
 	per, ok, err := placePerson(a.m, r, find, a.iss)
 	if err != nil {

@@ -7,8 +7,11 @@
 // any failure leaves the old one in place. On OpenLDAP the incremental sync uses
 // the content synchronisation operation (RFC 4533) in refreshOnly mode with the
 // cookie stored alongside the directory; when the server cannot serve the
-// changes since that cookie (no session log, e-syncRefreshRequired, no syncprov)
-// it falls back to a full sync. Import reads an LDIF file (RFC 2849) through the
+// changes since that cookie (no session log, e-syncRefreshRequired) it falls
+// back to a full sync. Where content sync is not offered (no syncprov, or
+// Config.Incremental is "poll") and on Active Directory, the incremental sync
+// polls a change counter instead: modifyTimestamp (RFC 4512 §3.4) or uSNChanged
+// (MS-ADTS), see poll.go. Import reads an LDIF file (RFC 2849) through the
 // same mapping.
 //
 // Mapping: an organisation is an entry matching the organisation filter with at
@@ -114,6 +117,9 @@ func (sy *Syncer) Sync(ctx context.Context) (directory.SyncRun, error) {
 		return sy.run(ctx, directory.RunFull, sy.s.source(), sy.fullSync)
 	}
 	run, err := sy.run(ctx, directory.RunIncremental, sy.s.source(), func(ctx context.Context, run *directory.SyncRun, iss *issues) error {
+		if pos.Mode == modePoll {
+			return sy.pollSync(ctx, run, iss, pos)
+		}
 		return sy.incremental(ctx, run, iss, pos)
 	})
 	if !errors.Is(err, errRefreshRequired) {
@@ -200,7 +206,7 @@ func (sy *Syncer) logRun(run directory.SyncRun, err error) {
 
 // position returns the stored incremental-sync position, if it is usable.
 func (sy *Syncer) position(ctx context.Context) (syncState, bool) {
-	if !sy.s.incremental {
+	if !sy.s.contentSync && sy.s.pollAttr == "" {
 		return syncState{}, false
 	}
 	raw, err := sy.store.State(ctx, StateName)
@@ -209,10 +215,21 @@ func (sy *Syncer) position(ctx context.Context) (syncState, bool) {
 		return syncState{}, false
 	}
 	st, err := decodeState(raw)
-	if err != nil || st.Fingerprint != sy.s.fingerprint() {
+	if err != nil || st.Fingerprint != sy.s.fingerprint() || !sy.s.allows(st) {
 		return syncState{}, false
 	}
 	return st, true
+}
+
+// allows reports whether the settings permit continuing from st.
+func (s *settings) allows(st syncState) bool {
+	switch st.Mode {
+	case modeContentSync:
+		return s.contentSync
+	case modePoll:
+		return st.Poll.Attr == s.pollAttr
+	}
+	return false
 }
 
 // errText formats an error for a skipped-entry reason.

@@ -83,14 +83,37 @@ type mapper struct{ s *settings }
 // sourceID is the entry's stable id: the id attribute (an objectGUID formatted as
 // a UUID), or, without one, an id derived from the normalised DN.
 func (m mapper) sourceID(r record, p dnPath) string {
+	if id := m.attrID(r); id != "" {
+		return id
+	}
+	return "dn:" + p.key
+}
+
+// attrID is the id from the id attribute, "" when the entry has none.
+func (m mapper) attrID(r record) string {
 	if m.s.binaryID {
 		if raw := r.firstRaw(m.s.idAttr); raw != "" {
 			return binaryID(raw)
 		}
-	} else if v := r.first([]string{m.s.idAttr}); v != "" {
+		return ""
+	}
+	if v := r.first([]string{m.s.idAttr}); v != "" {
 		return textID(v)
 	}
-	return "dn:" + p.key
+	return ""
+}
+
+// entryID is sourceID for a record whose DN is not parsed yet; ok is false
+// when the id must come from a DN that does not parse.
+func (m mapper) entryID(r record) (id string, ok bool) {
+	if id := m.attrID(r); id != "" {
+		return id, true
+	}
+	p, err := parseDNPath(r.dn)
+	if err != nil {
+		return "", false
+	}
+	return "dn:" + p.key, true
 }
 
 // binaryID formats a binary id (objectGUID, MS-ADTS §2.2.4 GUID): 16 octets as

@@ -171,7 +171,7 @@ func TestConfig(t *testing.T) {
 		})
 	}
 	ad, err := Config{Preset: PresetAD, PageSize: 5000}.resolve()
-	if err != nil || ad.PageSize != 1000 || ad.Timeout != DefaultTimeout || ad.incremental || !ad.binaryID {
+	if err != nil || ad.PageSize != 1000 || ad.Timeout != DefaultTimeout || ad.contentSync || ad.pollAttr != attrUSN || !ad.binaryID {
 		t.Errorf("AD settings = %+v, %v", ad, err)
 	}
 }
