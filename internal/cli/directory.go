@@ -30,7 +30,7 @@ func ldapConfig(c config.Config) ldapsync.Config {
 		OrgNameAttr: c.LDAPAttrOrgName, OrgDomainsAttr: c.LDAPAttrDomain, OrgDescriptionAttr: c.LDAPAttrDesc,
 		OrgOINAttr: c.LDAPAttrOIN, OrgKvKAttr: c.LDAPAttrKvK, PersonNameAttr: c.LDAPAttrName,
 		PersonMailAttr: c.LDAPAttrMail, PersonDeptAttr: c.LDAPAttrDept,
-		PageSize: c.LDAPPageSize, Timeout: c.LDAPTimeout,
+		PageSize: c.LDAPPageSize, Timeout: c.LDAPTimeout, Incremental: c.LDAPIncremental,
 	}
 }
 

@@ -57,6 +57,7 @@ type Config struct {
 	LDAPPageSize     int           `env:"LDAP_PAGE_SIZE" default:"1000" help:"entries per page of the paged search (RFC 2696)"`
 	LDAPTimeout      time.Duration `env:"LDAP_TIMEOUT" default:"30s" help:"timeout of one LDAP operation"`
 	LDAPSyncInterval time.Duration `env:"LDAP_SYNC_INTERVAL" default:"0s" help:"how often serve syncs from LDAP; 0 = only on demand"`
+	LDAPIncremental  string        `env:"LDAP_INCREMENTAL" default:"" help:"empty: RFC 4533 content sync where offered, else change polling (uSNChanged on AD); poll; off (always full)"`
 
 	IndexRefresh time.Duration `env:"INDEX_REFRESH" default:"2s" help:"how often serve checks for directory changes made by other processes"`
 	MemoryLimit  int64         `env:"MEMORY_LIMIT_MB" default:"320" help:"soft memory limit of the Go runtime in MiB (GOMEMLIMIT); 0 = none"`
@@ -125,6 +126,8 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 
 func (c *Config) validate() error {
 	switch {
+	case c.LDAPIncremental != "" && c.LDAPIncremental != "poll" && c.LDAPIncremental != "off":
+		return fmt.Errorf("%w: LDAP_INCREMENTAL must be empty, poll or off", ErrInvalid)
 	case c.LDAPPreset != "openldap" && c.LDAPPreset != "ad":
 		return fmt.Errorf("%w: LDAP_PRESET must be openldap or ad", ErrInvalid)
 	case c.AccessTokenTTL <= 0 || c.AccessTokenTTL > time.Hour:
