@@ -20,7 +20,7 @@ trap cleanup EXIT
 start_postgres "$tmp/pg"
 export VEILIG_TEST_POSTGRES_URL=$PG_URL
 
-log "go vet"
-go vet ./...
+log "lint (gofmt, go vet, staticcheck)"
+make --no-print-directory lint
 log "go test"
 go test -count=1 -timeout 25m "$@" ./...

@@ -25,7 +25,6 @@ package ldapsync
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -231,6 +230,3 @@ func (s *settings) allows(st syncState) bool {
 	}
 	return false
 }
-
-// errText formats an error for a skipped-entry reason.
-func errText(what string, err error) string { return fmt.Sprintf("%s: %v", what, err) }
