@@ -9,7 +9,9 @@
 #      straight to slapd: same prefixes, concurrency and duration, in this run
 #      (targets: server-side p99 < 2 ms, throughput >= 10x slapd's);
 #   3. memory of veilig serve with the directory loaded (target: RSS < 400 MB);
-#   4. the Go benchmarks of ./directory/search/.
+#   4. the Go benchmarks of ./directory/search/;
+#   5. scripts/bench-send.sh: the secure-send figures (issue 3), as its own
+#      section of the same report.
 #
 # Everything lives in a mktemp dir and listens on 127.0.0.1 only; whatever is
 # started here is stopped by PID on exit. Knobs (environment):
@@ -445,6 +447,7 @@ main() {
 	go_bench
 	write_report
 	figure_table >&2
+	BENCH_SEND_BIN=$BIN scripts/bench-send.sh
 }
 
 main "$@"

@@ -1,13 +1,16 @@
 // Command loadgen is the load generator behind `make bench`. It measures
 // Veilig's autocomplete API (RFC 9110 GET with an RFC 6750 bearer token)
 // against the yardstick a mail client would use instead: an RFC 4511 LDAP
-// subtree search with an RFC 4515 substring filter against slapd.
+// subtree search with an RFC 4515 substring filter against slapd. -mode submit
+// measures secure send instead: POST /api/v1/messages (RFC 7578 multipart/form-data,
+// see submit.go).
 //
 // It only ever talks to loopback addresses (127.0.0.0/8, ::1, localhost):
 // the URL is checked up front and every socket is checked again at dial time.
 //
 //	go run ./scripts/loadgen -mode http -token-file tok -ldif people.ldif -json
 //	go run ./scripts/loadgen -mode ldap -url ldap://127.0.0.1:3389 -base o=veilig -ldif people.ldif
+//	go run ./scripts/loadgen -mode submit -token-file tok -size 102400 -rcpts 5 -rcpt-domain dane.test
 //	go run ./scripts/loadgen -mode rss -pid 1234
 //	go run ./scripts/loadgen -mode histogram -save before.prom
 //	go run ./scripts/loadgen -mode histogram -before before.prom -json
@@ -58,6 +61,9 @@ type config struct {
 	route       string
 	before      string
 	save        string
+	size        int64
+	rcpts       int
+	rcptDomain  string
 }
 
 func main() {
@@ -82,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return reportRSS(stdout, cfg.pid)
 	case "histogram":
 		return reportHistogram(ctx, cfg, stdout)
+	case "submit":
+		return benchSubmit(ctx, log, cfg, stdout)
 	}
 	return bench(ctx, log, cfg, stdout)
 }
@@ -89,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, rss or histogram")
+	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, submit, rss or histogram")
 	fs.StringVar(&cfg.url, "url", "", "loopback target (default http://127.0.0.1:8080 or ldap://127.0.0.1:389)")
 	fs.IntVar(&cfg.concurrency, "c", 8, "concurrent workers (one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured run time (0: bounded by -n only)")
@@ -112,6 +120,9 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.route, "route", "/api/v1/directory/search", "route label whose latency -mode histogram reports")
 	fs.StringVar(&cfg.before, "before", "", "-mode histogram: earlier scrape (from -save) to subtract")
 	fs.StringVar(&cfg.save, "save", "", "-mode histogram: write the raw /metrics scrape to this file and exit")
+	fs.Int64Var(&cfg.size, "size", 100<<10, "-mode submit: bytes of the generated attachment (0: none)")
+	fs.IntVar(&cfg.rcpts, "rcpts", 5, "-mode submit: recipients per message")
+	fs.StringVar(&cfg.rcptDomain, "rcpt-domain", "", "-mode submit: domain of the generated recipients (a community domain)")
 	return fs
 }
 
@@ -157,6 +168,13 @@ func (c *config) validate() error {
 		if err := check(c.token != "", "-mode http needs -token or -token-file"); err != nil {
 			return err
 		}
+	case "submit":
+		c.url = cmp.Or(c.url, "http://127.0.0.1:8080")
+		if err := c.validateSubmit(); err != nil {
+			return err
+		}
+		_, err := loopbackURL(c.url, "http")
+		return err
 	case "ldap":
 		c.url = cmp.Or(c.url, "ldap://127.0.0.1:389")
 		if err := check(c.base != "", "-mode ldap needs -base"); err != nil {
