@@ -39,7 +39,7 @@ const (
 // contract validates requests and responses against api/openapi.yaml.
 type contract struct{ router routers.Router }
 
-func loadContract(t *testing.T) contract {
+func loadContract(t testing.TB) contract {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI)
 	if err != nil {
@@ -55,7 +55,7 @@ func loadContract(t *testing.T) contract {
 	return contract{router: r}
 }
 
-func (c contract) input(t *testing.T, req *http.Request) *openapi3filter.RequestValidationInput {
+func (c contract) input(t testing.TB, req *http.Request) *openapi3filter.RequestValidationInput {
 	t.Helper()
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
@@ -66,7 +66,7 @@ func (c contract) input(t *testing.T, req *http.Request) *openapi3filter.Request
 }
 
 // checkResponse fails the test when a response does not match the contract.
-func (c contract) checkResponse(t *testing.T, in *openapi3filter.RequestValidationInput, rec *httptest.ResponseRecorder) {
+func (c contract) checkResponse(t testing.TB, in *openapi3filter.RequestValidationInput, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code,
 		Header: rec.Header(), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
@@ -78,7 +78,7 @@ func (c contract) checkResponse(t *testing.T, in *openapi3filter.RequestValidati
 
 // env is a full server on one database: real store, index, auth and router.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	db       *database.DB
 	handler  http.Handler
 	contract contract
@@ -90,7 +90,7 @@ type env struct {
 // envOption adds optional services (messages, DNS, transport preview) to an env.
 type envOption func(*api.Options, *api.Deps)
 
-func newEnv(t *testing.T, db *database.DB, c contract, extra ...envOption) *env {
+func newEnv(t testing.TB, db *database.DB, c contract, extra ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := testenv.Discard()
@@ -144,7 +144,7 @@ func (f orgFinder) OrganisationForAddress(ctx context.Context, email string) (st
 	return org.ID, nil
 }
 
-func seedDirectory(t *testing.T, s *directory.Store) {
+func seedDirectory(t testing.TB, s *directory.Store) {
 	t.Helper()
 	orgs := []directory.Organisation{
 		{SourceID: "o1", Name: "Gemeente Utrecht", Domains: []string{"utrecht.example"}},
@@ -242,7 +242,7 @@ func forgedToken(t *testing.T, kid string) string {
 	return s
 }
 
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {

@@ -293,10 +293,10 @@ load_runs() {
 
 # go_bench runs with the services stopped, so it has both cores to itself.
 go_bench() {
-	GOBENCH_CMD="go test -run '^\$' -bench . -benchmem -benchtime $BENCHTIME -timeout $GOBENCH_LIMIT ./directory/search/"
+	GOBENCH_CMD="go test -run '^\$' -bench . -benchmem -benchtime $BENCHTIME -timeout $GOBENCH_LIMIT ./directory/search/ ./api/"
 	log "$GOBENCH_CMD"
 	GOBENCH_RC=0
-	go test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" -timeout "$GOBENCH_LIMIT" ./directory/search/ \
+	go test -run '^$' -bench . -benchmem -benchtime "$BENCHTIME" -timeout "$GOBENCH_LIMIT" ./directory/search/ ./api/ \
 		>"$tmp/out/gobench.txt" 2>&1 || GOBENCH_RC=$?
 	[ "$GOBENCH_RC" -eq 0 ] || log "go benchmarks failed (exit $GOBENCH_RC); the output goes into the report"
 }
