@@ -131,17 +131,53 @@ func (d *Deliverer) tryHost(ctx context.Context, h hostPlan, env Envelope) (Atte
 		d.finish(&a, h.err)
 		return a, nil, h.err
 	}
-	conn, err := d.dial(ctx, h, &a)
-	if err != nil {
-		d.finish(&a, err)
-		return a, nil, err
-	}
-	refused, err := d.session(ctx, conn, h, env, &a)
+	refused, err := d.attempt(ctx, h, env, &a)
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("delivery: %w: %w", ctx.Err(), err)
 	}
 	d.finish(&a, err)
 	return a, refused, err
+}
+
+// attempt delivers over a cached session for h if there is one and, when there
+// is none or it fails in a way a new connection may not, over a new connection:
+// a stale cached session never decides a delivery.
+func (d *Deliverer) attempt(ctx context.Context, h hostPlan, env Envelope, a *Attempt) (map[string]error, error) {
+	if s := d.conns.take(d.sessionKeys(h)); s != nil {
+		refused, err := d.session(ctx, s, h, env, a)
+		if err == nil || !reconnectable(ctx, err) {
+			return refused, err
+		}
+		d.log.Debug("delivery: cached session failed, connecting again", "mx", h.name, "err", err)
+		*a = Attempt{StartedAt: a.StartedAt, MX: h.name, Policy: h.policy}
+	}
+	raw, target, err := d.dial(ctx, h, a)
+	if err != nil {
+		return nil, err
+	}
+	return d.session(ctx, &smtpSession{key: keyFor(h, target), raw: raw, opened: d.now()}, h, env, a)
+}
+
+// sessionKeys are the cache keys of h's addresses, in the order they are dialed.
+func (d *Deliverer) sessionKeys(h hostPlan) []sessionKey {
+	targets := d.targets(h)
+	keys := make([]sessionKey, len(targets))
+	for i, t := range targets {
+		keys[i] = keyFor(h, t)
+	}
+	return keys
+}
+
+// reconnectable reports whether a failure on a cached session may be retried
+// on a new connection within the same attempt: not when the delivery's context
+// ended, nor when the message cannot be read or the server may already have it
+// (finalError).
+func reconnectable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, ErrMessage) {
+		return false
+	}
+	_, final := errors.AsType[finalError](err)
+	return !final
 }
 
 func (d *Deliverer) finish(a *Attempt, err error) {
@@ -155,17 +191,24 @@ func (d *Deliverer) finish(a *Attempt, err error) {
 	}
 }
 
-// dial connects to the relay or to the first of h's addresses that answers.
-func (d *Deliverer) dial(ctx context.Context, h hostPlan, a *Attempt) (net.Conn, error) {
-	targets := []string{h.addr}
-	if h.addr == "" {
-		targets = targets[:0]
-		for _, ip := range h.ips {
-			targets = append(targets, net.JoinHostPort(ip.String(), strconv.Itoa(d.cfg.Port)))
-		}
+// targets are the addresses to dial for h: the relay's "host:port", or the
+// host's addresses on the SMTP port.
+func (d *Deliverer) targets(h hostPlan) []string {
+	if h.addr != "" {
+		return []string{h.addr}
 	}
+	targets := make([]string, 0, len(h.ips))
+	for _, ip := range h.ips {
+		targets = append(targets, net.JoinHostPort(ip.String(), strconv.Itoa(d.cfg.Port)))
+	}
+	return targets
+}
+
+// dial connects to the relay or to the first of h's addresses that answers,
+// and returns the connection and the address dialed.
+func (d *Deliverer) dial(ctx context.Context, h hostPlan, a *Attempt) (net.Conn, string, error) {
 	var errs []error
-	for _, t := range targets {
+	for _, t := range d.targets(h) {
 		a.IP = hostOf(t)
 		dctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 		conn, err := d.dialer.DialContext(dctx, "tcp", t)
@@ -174,11 +217,11 @@ func (d *Deliverer) dial(ctx context.Context, h hostPlan, a *Attempt) (net.Conn,
 			if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok && h.addr != "" {
 				a.IP = tcp.IP.String() // the relay's address as resolved by the dialer
 			}
-			return conn, nil
+			return conn, t, nil
 		}
 		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("delivery: connect to %s: %w", h.name, errors.Join(errs...))
+	return nil, "", fmt.Errorf("delivery: connect to %s: %w", h.name, errors.Join(errs...))
 }
 
 func hostOf(hostport string) string {
@@ -241,7 +284,8 @@ func (d *Deliverer) logResult(domain string, env Envelope, res Result) {
 		"attempts", len(res.Attempts), "reason", res.Reason}
 	if n := len(res.Attempts); n > 0 {
 		a := res.Attempts[n-1]
-		args = append(args, "mx", a.MX, "ip", a.IP, "policy", string(a.Policy), "tls", a.TLSVersion, "code", a.Code)
+		args = append(args, "mx", a.MX, "ip", a.IP, "policy", string(a.Policy), "tls", a.TLSVersion, "code", a.Code,
+			"reused", a.Reused)
 	}
 	if res.Suspicious {
 		d.log.Warn("delivery: suspicious downgrade, deferred", args...)

@@ -55,6 +55,7 @@ func (w *world) deliverer(db *gorm.DB) *Deliverer {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	w.t.Cleanup(d.Close)
 	return d
 }
 

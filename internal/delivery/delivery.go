@@ -15,7 +15,10 @@
 // later with the NCSC-NL "good/sufficient" cipher suites; REQUIRETLS (RFC 8689)
 // is requested when offered and the hop satisfies it. A relay mode sends
 // everything through one gateway with STARTTLS, PKIX and AUTH PLAIN (RFC 4954,
-// RFC 4616). Every connection attempt is recorded as evidence.
+// RFC 4616). Every connection attempt is recorded as evidence. A verified
+// session is kept for a few seconds after a transaction and reused, after RSET,
+// by the next delivery to the same host under the same verification (see
+// conncache.go).
 package delivery
 
 import (
@@ -56,6 +59,10 @@ type Attempt struct {
 	Enhanced              string // its enhanced status code (RFC 3463), e.g. "2.0.0"
 	Reply                 string // its text
 	Error                 string // why the attempt failed, "" when delivered
+	// Reused is set when the attempt ran on a session cached from an earlier
+	// delivery (verified then, under the same policy and TLSA records); the TLS
+	// fields are that session's.
+	Reused bool
 }
 
 // Outcome is the result of a delivery. The zero value is not an outcome.
@@ -100,7 +107,7 @@ type Envelope struct {
 	To   []string // all at the domain given to Deliver
 	Size int64    // in bytes, announced with SIZE (RFC 1870) when known
 	// Open returns the message (signed, CRLF lines); it is called once per
-	// connection that reaches DATA and the reader is closed afterwards.
+	// transaction that reaches DATA and the reader is closed afterwards.
 	Open func() (io.ReadCloser, error)
 }
 
@@ -150,6 +157,11 @@ type Config struct {
 	MaxMX          int           // MX hosts tried per delivery, default 10
 	CacheEntries   int           // bound of each in-memory cache, default 10000
 	CacheMaxTTL    time.Duration // longest time a DNS answer is cached, default 1 h
+	// ConnCacheIdle is how long a verified SMTP session is kept after a
+	// transaction for reuse by the next delivery to the same host under the same
+	// policy, default 5 s; negative disables reuse. At most 32 sessions (16 per
+	// address) are kept, each used for at most 100 transactions.
+	ConnCacheIdle time.Duration
 }
 
 // Dialer opens TCP connections; *net.Dialer implements it.
@@ -186,6 +198,7 @@ type Deliverer struct {
 	roots   *x509.CertPool
 	sts     *stsCache
 	history *historyStore
+	conns   *sessionCache
 }
 
 // Defaults.
@@ -227,7 +240,14 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 	d.dns = newCachingResolver(resolver, cfg.CacheEntries, cfg.CacheMaxTTL, deps.Now)
 	d.sts = newSTSCache(deps.DB, cfg.CacheEntries)
 	d.history = newHistoryStore(deps.DB, cfg.CacheEntries, deps.Now)
+	d.conns = newSessionCache(cfg, deps.Now)
 	return d, nil
+}
+
+// Close ends the cached SMTP sessions (QUIT, waiting a few seconds at most)
+// and stops caching; deliveries still work, each on its own connection.
+func (d *Deliverer) Close() {
+	d.conns.close()
 }
 
 func withDefaults(cfg Config) (Config, error) {
@@ -240,7 +260,7 @@ func withDefaults(cfg Config) (Config, error) {
 	}{{&cfg.DNSTimeout, defaultDNSTimeout}, {&cfg.DialTimeout, defaultDialTimeout},
 		{&cfg.CommandTimeout, defaultCommandTimeout}, {&cfg.DataTimeout, defaultDataTimeout},
 		{&cfg.SessionTimeout, defaultSessionTimeout}, {&cfg.MTASTSTimeout, defaultMTASTSTimeout},
-		{&cfg.CacheMaxTTL, defaultCacheMaxTTL}} {
+		{&cfg.CacheMaxTTL, defaultCacheMaxTTL}, {&cfg.ConnCacheIdle, defaultConnCacheIdle}} {
 		setDefault(p.v, p.d)
 	}
 	if cfg.Hostname == "" {

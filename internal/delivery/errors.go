@@ -48,6 +48,7 @@ const (
 	stageEHLO     = "ehlo"
 	stageSTARTTLS = "starttls"
 	stageAuth     = "auth"
+	stageRSET     = "rset"
 	stageMail     = "mail"
 	stageRcpt     = "rcpt"
 	stageData     = "data"
@@ -55,7 +56,7 @@ const (
 
 // SMTPError is a reply from a server that ended an attempt.
 type SMTPError struct {
-	Stage    string // greeting, ehlo, starttls, auth, mail, rcpt or data
+	Stage    string // greeting, ehlo, starttls, auth, rset, mail, rcpt or data
 	Code     int    // e.g. 550
 	Enhanced string // e.g. "5.1.1", "" if the server sent none
 	Message  string // the reply text without code and enhanced code

@@ -140,6 +140,8 @@ type peerOptions struct {
 	users      map[string]string          // AUTH PLAIN accounts; empty: no AUTH
 	rcpt       map[string]*smtp.SMTPError // RCPT replies by address
 	data       *smtp.SMTPError            // reply to the final "."
+	// mailOnReuse answers MAIL in every transaction after a connection's first.
+	mailOnReuse *smtp.SMTPError
 }
 
 // received is a message the peer accepted.
@@ -157,9 +159,12 @@ type peer struct {
 	opts peerOptions
 	addr string
 
-	mu    sync.Mutex
-	msgs  []received
-	conns int
+	mu       sync.Mutex
+	msgs     []received
+	conns    int // sessions: one per EHLO before STARTTLS, one after
+	tlsConns int // connections that reached TLS
+	live     []*smtp.Conn
+	logouts  int // TLS connections ended
 }
 
 func startPeer(t testing.TB, opts peerOptions) *peer {
@@ -201,17 +206,54 @@ func (p *peer) connections() int {
 	return p.conns
 }
 
+// drop closes the peer's connections, as a server ending idle sessions would.
+func (p *peer) drop() {
+	p.mu.Lock()
+	live := p.live
+	p.live = nil
+	p.mu.Unlock()
+	for _, c := range live {
+		_ = c.Conn().Close()
+	}
+}
+
+// waitLogouts waits until n connections have ended.
+func (p *peer) waitLogouts(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		got := p.logouts
+		p.mu.Unlock()
+		if got >= n {
+			return
+		}
+	}
+	t.Fatalf("%d connections ended, want %d", p.logouts, n)
+}
+
+// tlsConnections counts the connections that reached TLS.
+func (p *peer) tlsConnections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tlsConns
+}
+
 func (p *peer) newSession(c *smtp.Conn) (smtp.Session, error) {
+	_, isTLS := c.TLSConnectionState()
 	p.mu.Lock()
 	p.conns++
+	if isTLS {
+		p.tlsConns++
+		p.live = append(p.live, c)
+	}
 	p.mu.Unlock()
-	_, isTLS := c.TLSConnectionState()
 	return &peerSession{p: p, cur: received{tls: isTLS}}, nil
 }
 
 type peerSession struct {
-	p   *peer
-	cur received
+	p     *peer
+	cur   received
+	mails int // MAIL commands on this connection
 }
 
 func (s *peerSession) AuthMechanisms() []string {
@@ -232,6 +274,9 @@ func (s *peerSession) Auth(string) (sasl.Server, error) {
 }
 
 func (s *peerSession) Mail(from string, opts *smtp.MailOptions) error {
+	if s.mails++; s.mails > 1 && s.p.opts.mailOnReuse != nil {
+		return s.p.opts.mailOnReuse
+	}
 	s.cur.from, s.cur.requireTLS = from, opts != nil && opts.RequireTLS
 	return nil
 }
@@ -259,8 +304,15 @@ func (s *peerSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *peerSession) Reset()        { s.cur = received{tls: s.cur.tls, user: s.cur.user} }
-func (s *peerSession) Logout() error { return nil }
+func (s *peerSession) Reset() { s.cur = received{tls: s.cur.tls, user: s.cur.user} }
+func (s *peerSession) Logout() error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.cur.tls {
+		s.p.logouts++
+	}
+	return nil
+}
 
 // mapDialer sends connections for a host (an IP or a name) to a local address.
 type mapDialer map[string]string

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,7 @@ func (l *lab) deliverer(t *testing.T) *Deliverer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(d.Close)
 	return d
 }
 
@@ -244,6 +246,10 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	// Not parallel: it runs before the parallel subtests above resume, so the
+	// DANE-EE Postfix's log shows its connections alone.
+	t.Run("verified sessions reused", func(t *testing.T) { testLabReuse(t, l) })
+
 	t.Run("domain loses DANE", func(t *testing.T) {
 		t.Parallel()
 		res := send(t, d, "jan@lose.test", "marker-lose-before")
@@ -258,4 +264,52 @@ func TestLab(t *testing.T) {
 			t.Fatal("delivered after the downgrade")
 		}
 	})
+}
+
+// testLabReuse sends 20 messages to the DANE-EE Postfix from 4 workers and
+// counts the connections in Postfix's log: fewer than the messages, each
+// delivery under dane-ee, every connection ended by QUIT after Close.
+func testLabReuse(t *testing.T, l *lab) {
+	const workers, each = 4, 5
+	d := l.deliverer(t)
+	connects, disconnects := smtpdLog(l.ee)
+	results := make([]Result, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * each; i < (w+1)*each; i++ {
+				results[i] = send(t, d, "jan@dane-ee.test", fmt.Sprintf("marker-reuse-%d", i))
+			}
+		})
+	}
+	wg.Wait()
+	reused := 0
+	for i, res := range results {
+		checkResult(t, res, Delivered, []wantAttempt{{mx: "mx.dane-ee.test", policy: PolicyDANEEE, match: "3 1 1", code: 250}})
+		if rcv := waitFor(t, l.ee, fmt.Sprintf("marker-reuse-%d", i)); !strings.Contains(rcv, "using TLSv1.3") {
+			t.Fatalf("Received: %s", rcv)
+		}
+		if res.Attempts[0].Reused {
+			reused++
+		}
+	}
+	d.Close()
+	var opened, ended int
+	for deadline := time.Now().Add(labTimeout); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		c, dc := smtpdLog(l.ee)
+		if opened, ended = c-connects, dc-disconnects; opened > 0 && ended == opened {
+			break
+		}
+	}
+	t.Logf("%d deliveries over %d connections (%d on reused sessions)", len(results), opened, reused)
+	if opened >= len(results) || opened+reused != len(results) || ended != opened {
+		t.Fatalf("%d deliveries, %d reused, %d connections opened, %d ended; log:\n%s",
+			len(results), reused, opened, ended, l.ee.Log())
+	}
+}
+
+// smtpdLog counts the connections Postfix's smtpd logged as opened and ended.
+func smtpdLog(p *testenv.Postfix) (connects, disconnects int) {
+	log := p.Log()
+	return strings.Count(log, "]: connect from "), strings.Count(log, "]: disconnect from ")
 }

@@ -4,7 +4,8 @@ package delivery
 // STARTTLS (RFC 3207) in plaintext — nothing else is ever sent before TLS —,
 // the TLS handshake with the host's verification, then go-smtp's client for
 // EHLO, AUTH (relay), MAIL (SIZE RFC 1870, REQUIRETLS RFC 8689, SMTPUTF8 RFC
-// 6531), RCPT and DATA, streaming the message.
+// 6531), RCPT and DATA, streaming the message. A session reused from the cache
+// starts with RSET (RFC 5321 §4.1.1.5) and EHLO (§4.1.4) instead.
 
 import (
 	"bufio"
@@ -25,31 +26,74 @@ import (
 // STARTTLS replies).
 const maxPreTLSBytes = 64 << 10
 
-// session delivers env over conn to host h, filling in a. It returns the
-// recipients refused at RCPT while others were accepted; a non-nil error means
-// nothing was delivered.
-func (d *Deliverer) session(ctx context.Context, raw net.Conn, h hostPlan, env Envelope, a *Attempt) (map[string]error, error) {
+// session delivers env over s to host h, filling in a: it establishes a new
+// session or resets a cached one, runs the transaction and then caches s, ends
+// it with QUIT or, after a failure, drops it. It returns the recipients refused
+// at RCPT while others were accepted; a non-nil error means nothing was
+// delivered.
+func (d *Deliverer) session(ctx context.Context, s *smtpSession, h hostPlan, env Envelope, a *Attempt) (map[string]error, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SessionTimeout)
 	defer cancel()
-	defer raw.Close()
-	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
-	defer stop()
-	conn := &idleConn{Conn: raw, idle: d.cfg.CommandTimeout}
+	stop := context.AfterFunc(ctx, func() { _ = s.raw.Close() })
+	var err error
+	if s.client == nil {
+		err = d.establish(ctx, s, h, a)
+	} else {
+		err = d.reset(s, a)
+	}
+	var refused map[string]error
+	if err == nil {
+		refused, err = d.transaction(s.client, h, env, a)
+	}
+	d.release(s, stop() && err == nil)
+	return refused, err
+}
+
+// establish does STARTTLS with verification, EHLO and, for the relay, AUTH.
+func (d *Deliverer) establish(ctx context.Context, s *smtpSession, h hostPlan, a *Attempt) error {
+	conn := &idleConn{Conn: s.raw, idle: d.cfg.CommandTimeout}
 	tc, err := d.secure(ctx, conn, h, a)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c := smtp.NewClient(newResumedConn(tc))
 	c.CommandTimeout, c.SubmissionTimeout = d.cfg.CommandTimeout, d.cfg.DataTimeout
 	if err := c.Hello(d.cfg.Hostname); err != nil {
-		return nil, smtpError(stageEHLO, err)
+		return smtpError(stageEHLO, err)
 	}
 	if h.policy == PolicyRelay {
 		if err := d.auth(c); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return d.transaction(c, h, env, a)
+	s.client, s.evidence = c, *a
+	return nil
+}
+
+// reset prepares a cached session for another transaction: RSET, then EHLO
+// (go-smtp's client greets again after RSET) with the extensions read afresh.
+func (d *Deliverer) reset(s *smtpSession, a *Attempt) error {
+	s.record(a)
+	if err := s.client.Reset(); err != nil {
+		return smtpError(stageRSET, err)
+	}
+	if err := s.client.Hello(d.cfg.Hostname); err != nil {
+		return smtpError(stageEHLO, err)
+	}
+	return nil
+}
+
+// release caches a session that is still usable after a completed transaction,
+// or ends it with QUIT when the cache declines; other sessions are dropped.
+func (d *Deliverer) release(s *smtpSession, usable bool) {
+	if !usable {
+		_ = s.raw.Close()
+		return
+	}
+	s.uses++
+	if !d.conns.put(s) {
+		s.quit(d.conns.quitTimeout)
+	}
 }
 
 // secure does STARTTLS and the handshake, and records the TLS evidence.
@@ -143,7 +187,6 @@ func (d *Deliverer) transaction(c *smtp.Client, h hostPlan, env Envelope, a *Att
 	if err := d.data(c, env, a); err != nil {
 		return nil, err
 	}
-	_ = c.Quit()
 	return refused, nil
 }
 
@@ -213,16 +256,39 @@ func (d *Deliverer) data(c *smtp.Client, env Envelope, a *Attempt) error {
 	if err != nil {
 		return smtpError(stageData, err)
 	}
-	if _, err := io.Copy(w, body); err != nil {
+	if _, err := io.Copy(w, bodyReader{body}); err != nil {
 		return fmt.Errorf("delivery: streaming the message: %w", err)
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return smtpError(stageData, err)
+		err = smtpError(stageData, err)
+		if _, isReply := err.(*SMTPError); !isReply {
+			err = finalError{err} // the final "." may have reached the server
+		}
+		return err
 	}
 	var text string
 	a.Code = 250
 	a.Enhanced, text = splitEnhanced(resp.StatusText)
 	a.Reply = replyLine(a.Code, a.Enhanced, text)
 	return nil
+}
+
+// finalError marks a failure that must not be retried on a new connection
+// within the same attempt: reading the message failed, or the connection broke
+// after the final "." and the server may have the message (RFC 5321 §4.1.1.4;
+// a retry later is the queue's decision).
+type finalError struct{ error }
+
+func (e finalError) Unwrap() error { return e.error }
+
+// bodyReader marks failures to read the message as final.
+type bodyReader struct{ r io.Reader }
+
+func (b bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = finalError{err}
+	}
+	return n, err
 }
