@@ -42,6 +42,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer func() {
 		stopBG()
 		<-outboxDone // the last delivery is recorded before the database closes
+		app.send.deliverer.Close()
 	}()
 	app.startBackground(bg, outboxDone)
 	if app.submission != nil {

@@ -43,8 +43,11 @@ var ErrInvalidConfig = errors.New("outbox: invalid configuration")
 
 // Defaults of Config.
 const (
-	DefaultJobTimeout   = 15 * time.Minute
-	DefaultPollInterval = time.Second
+	DefaultJobTimeout = 15 * time.Minute
+	// Without LISTEN/NOTIFY (the database/sql drivers) River only polls, so a
+	// short interval keeps workers busy; one indexed query per interval.
+	DefaultPollInterval = 200 * time.Millisecond
+	fetchCooldown       = 20 * time.Millisecond
 	DefaultStopTimeout  = 30 * time.Second
 )
 
@@ -184,6 +187,7 @@ func (o *Outbox) newClient(db *database.DB) (*river.Client[*sql.Tx], error) {
 		JobTimeout:           o.cfg.JobTimeout,
 		RescueStuckJobsAfter: o.cfg.RescueAfter,
 		FetchPollInterval:    o.cfg.PollInterval,
+		FetchCooldown:        min(fetchCooldown, o.cfg.PollInterval),
 		MaxAttempts:          o.cfg.Retry.MaxAttempts(o.cfg.MaxAge),
 		RetryPolicy:          clientRetryPolicy{p: o.cfg.Retry, now: o.now},
 	})
