@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -219,19 +218,10 @@ func feed(ctx context.Context, jobs chan<- string, domains []string) {
 // displayName is the directory's display name of the person with this address,
 // or "" when the directory does not know them.
 func displayName(d DirectoryReader, email string) string {
-	if d == nil || email == "" {
+	if d == nil {
 		return ""
 	}
-	snap := d.Snapshot()
-	if snap == nil || snap.Index == nil {
-		return ""
-	}
-	for _, hit := range snap.Index.Search(email, 5) {
-		if r := hit.Record; r.Kind == search.KindPerson && strings.EqualFold(r.Email, email) {
-			return r.Name
-		}
-	}
-	return ""
+	return d.Snapshot().PersonName(email)
 }
 
 type syncStatus struct {

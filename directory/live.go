@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,4 +102,18 @@ func (l *Live) load(ctx context.Context, gen int64) (*Snapshot, error) {
 		return nil, fmt.Errorf("directory: load people: %w", err)
 	}
 	return &Snapshot{Generation: gen, LoadedAt: l.now(), Index: search.Build(records), domains: domains}, nil
+}
+
+// PersonName returns the display name of the person with this e-mail address, or
+// "" when the directory does not know them.
+func (s *Snapshot) PersonName(email string) string {
+	if s == nil || s.Index == nil || email == "" {
+		return ""
+	}
+	for _, hit := range s.Index.Search(email, 5) {
+		if r := hit.Record; r.Kind == search.KindPerson && strings.EqualFold(r.Email, email) {
+			return r.Name
+		}
+	}
+	return ""
 }

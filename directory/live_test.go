@@ -34,6 +34,12 @@ func TestLiveFollowsChangesByOtherProcesses(t *testing.T) {
 		if hits := snap.Index.Search("zoe", 10); len(hits) != 1 || hits[0].Record.OrganisationName != "Gemeente Utrecht" {
 			t.Errorf("search after sync = %+v", hits)
 		}
+		if got := snap.PersonName("ZOE@utrecht.nl"); got != "Zoë Jansen" {
+			t.Errorf("PersonName = %q, want Zoë Jansen", got)
+		}
+		if got := snap.PersonName("nobody@utrecht.nl"); got != "" {
+			t.Errorf("PersonName of a stranger = %q", got)
+		}
 		if org, ok := snap.Lookup("mail.utrecht.nl"); !ok || org.Name != "Gemeente Utrecht" {
 			t.Errorf("Lookup(mail.utrecht.nl) = %+v, %v", org, ok)
 		}

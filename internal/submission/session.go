@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/veilig/veilig/directory"
-	"github.com/veilig/veilig/directory/search"
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/message"
 )
@@ -226,16 +225,7 @@ func displayName(d Directory, email string) string {
 	if d == nil {
 		return ""
 	}
-	snap := d.Snapshot()
-	if snap == nil || snap.Index == nil {
-		return ""
-	}
-	for _, hit := range snap.Index.Search(email, 5) {
-		if r := hit.Record; r.Kind == search.KindPerson && strings.EqualFold(r.Email, email) {
-			return r.Name
-		}
-	}
-	return ""
+	return d.Snapshot().PersonName(email)
 }
 
 // deadlineReader extends the connection's read deadline before every read.
