@@ -81,14 +81,6 @@ cleanup() {
 	fi
 }
 
-# elapsed T0 T1 prints T1-T0 in seconds.
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# fnum EXPR [DECIMALS] evaluates an awk arithmetic expression.
-fnum() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
-
-# verdict OK_EXPR prints PASS or MISS.
-verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 
 # tree_ticks PID prints the CPU time (clock ticks, proc(5)) of PID and of its
 # live children, each with the children it has reaped: a whole PostgreSQL or

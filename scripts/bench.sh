@@ -67,14 +67,6 @@ cleanup() {
 	fi
 }
 
-# elapsed T0 T1 prints T1-T0 in seconds ($EPOCHREALTIME values).
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# fnum EXPR evaluates an awk arithmetic expression and prints it.
-fnum() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
-
-# verdict OK_EXPR prints PASS or MISS.
-verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
 
 # cpu_ticks PID prints the CPU time (clock ticks, proc(5)) of PID and of the
 # children it has reaped (for the postmaster: its finished backends), or 0.

@@ -133,3 +133,12 @@ CONF
 	SLAPD_URL="ldap://127.0.0.1:$port/"
 	log "slapd on $SLAPD_URL (pid $SLAPD_PID)"
 }
+
+# elapsed T0 T1 prints T1-T0 in seconds ($EPOCHREALTIME values).
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# fnum EXPR [DECIMALS] evaluates an awk arithmetic expression and prints it.
+fnum() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+
+# verdict OK_EXPR prints PASS or MISS.
+verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
