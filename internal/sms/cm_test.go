@@ -322,7 +322,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	s := Secret(testToken)
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("cfg", "token", s, "cfg", CMConfig{ProductToken: s})
-	j, _ := json.Marshal(CMConfig{ProductToken: s})
+	j, _ := json.Marshal(struct{ Token Secret }{s})
 	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s", s, s, s, s), buf.String(), string(j)} {
 		if strings.Contains(out, testToken) {
 			t.Errorf("secret revealed in %q", out)
