@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,8 +109,12 @@ func (s *Store) Record(ctx context.Context, d Delivery, o Outcome, notice *Notic
 		if o.Status == StatusDeferred {
 			return nil
 		}
-		if err := updateMessageState(tx, d.MessageID, now); err != nil {
-			return err
+		// Only the addressed recipients decide the message's state; a self-copy
+		// or notice becoming final need not lock and recount the message.
+		if countsForState(d.Kind) {
+			if err := updateMessageState(tx, d.MessageID, now); err != nil {
+				return err
+			}
 		}
 		return insertNotice(ctx, tx, d, notice, q, now)
 	})
@@ -172,7 +177,7 @@ func updateMessageState(tx *gorm.DB, messageID string, now time.Time) error {
 		N      int
 	}
 	err := tx.Model(&deliveryRow{}).Select("status, COUNT(*) AS n").
-		Where("message_id = ? AND kind IN ?", messageID, []string{KindTo, KindCc, KindBcc}).
+		Where("message_id = ? AND kind IN ?", messageID, stateKinds).
 		Group("status").Scan(&counts).Error
 	if err != nil {
 		return err
@@ -184,6 +189,11 @@ func updateMessageState(tx *gorm.DB, messageID string, now time.Time) error {
 	return tx.Model(&messageRow{}).Where("id = ?", messageID).
 		Updates(map[string]any{"status": messageState(by), "updated_at": now}).Error
 }
+
+// countsForState reports whether deliveries of this kind make up the message's state.
+func countsForState(kind string) bool { return slices.Contains(stateKinds, kind) }
+
+var stateKinds = []string{KindTo, KindCc, KindBcc}
 
 func messageState(by map[string]int) string {
 	switch {
