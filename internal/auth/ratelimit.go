@@ -2,14 +2,13 @@ package auth
 
 import (
 	"container/list"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/veilig/veilig/internal/clientkey"
 )
 
 // Per-account ceiling on failures from all clients together. It bounds
@@ -185,7 +184,12 @@ func (l *limiter) backoff(failures int) time.Duration {
 }
 
 // maxKeyBytes bounds a limiter key; longer inputs are hashed.
-const maxKeyBytes = 128
+const maxKeyBytes = clientkey.MaxBytes
+
+// clientKey groups client addresses (see package clientkey).
+func clientKey(client string) string { return clientkey.Of(client) }
+
+func boundKey(s string) string { return clientkey.Bound(s) }
 
 // accountKey is the account an attempt names, as NormalizeEmail would give it
 // where possible.
@@ -209,34 +213,6 @@ func keys(client, account string) (ckey, akey string) {
 // the pair unambiguous whatever either contains.
 func pairKey(akey, ckey string) string {
 	return fmt.Sprintf("%d:%s|%s", len(akey), akey, ckey)
-}
-
-// clientKey groups client addresses: one IPv4 address, or one IPv6 /64 (the
-// smallest prefix usually given to one subscriber).
-func clientKey(client string) string {
-	client = strings.TrimSpace(client)
-	addr, err := netip.ParseAddr(client)
-	if err != nil {
-		ap, err := netip.ParseAddrPort(client)
-		if err != nil {
-			return boundKey(client)
-		}
-		addr = ap.Addr()
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-func boundKey(s string) string {
-	if len(s) <= maxKeyBytes {
-		return s
-	}
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // lru is a map bounded to max entries that evicts the least recently used.

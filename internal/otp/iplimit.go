@@ -2,12 +2,10 @@ package otp
 
 import (
 	"container/list"
-	"crypto/sha256"
-	"encoding/hex"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/veilig/veilig/internal/clientkey"
 )
 
 // ipLimiter allows max attempts per client and fixed window, remembering at
@@ -36,7 +34,7 @@ func newIPLimiter(max int, window time.Duration, size int) *ipLimiter {
 func (l *ipLimiter) take(now time.Time, client string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.entry(clientKey(client))
+	e := l.entry(clientkey.Of(client))
 	if !now.Before(e.start.Add(l.window)) {
 		e.start, e.count = now, 0
 	}
@@ -61,32 +59,4 @@ func (l *ipLimiter) entry(key string) *ipEntry {
 		delete(l.items, oldest.Value.(*ipEntry).key)
 	}
 	return e
-}
-
-// clientKey groups addresses: one IPv4 address or one IPv6 /64 (what one
-// subscriber usually gets). Anything else is bounded in length.
-func clientKey(client string) string {
-	client = strings.TrimSpace(client)
-	addr, err := netip.ParseAddr(client)
-	if err != nil {
-		ap, err := netip.ParseAddrPort(client)
-		if err != nil {
-			return boundKey(client)
-		}
-		addr = ap.Addr()
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-func boundKey(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	sum := sha256.Sum256([]byte(s))
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
