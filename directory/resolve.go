@@ -54,15 +54,13 @@ func (s *Snapshot) resolve(address string) Resolution {
 		r.Reason, r.Detail = reason, detail
 		return r
 	}
-	for i, cand := range Candidates(domain) {
-		if org, ok := s.domains[cand]; ok {
-			r.Route, r.Organisation = RouteInternal, &org
-			r.Reason, r.Detail = ReasonCommunityDomain, "the domain "+cand+" belongs to "+org.Name
-			if i > 0 {
-				r.Reason, r.Detail = ReasonCommunitySubdomain, domain+" is a subdomain of "+cand+", which belongs to "+org.Name
-			}
-			return r
+	if org, cand, ok := s.find(domain); ok {
+		r.Route, r.Organisation = RouteInternal, &org
+		r.Reason, r.Detail = ReasonCommunityDomain, "the domain "+cand+" belongs to "+org.Name
+		if cand != domain {
+			r.Reason, r.Detail = ReasonCommunitySubdomain, domain+" is a subdomain of "+cand+", which belongs to "+org.Name
 		}
+		return r
 	}
 	r.Route, r.Reason, r.Detail = RouteExternal, ReasonNotInCommunity, "no community organisation holds "+domain
 	return r
@@ -94,10 +92,17 @@ func CheckAddress(address string) (domain, reason, detail string) {
 
 // Lookup returns the organisation holding domain or a parent of it in this snapshot.
 func (s *Snapshot) Lookup(domain string) (OrgRef, bool) {
+	org, _, ok := s.find(domain)
+	return org, ok
+}
+
+// find returns the organisation holding domain or its nearest registered parent,
+// and which community domain matched.
+func (s *Snapshot) find(domain string) (OrgRef, string, bool) {
 	for _, cand := range Candidates(domain) {
 		if org, ok := s.domains[cand]; ok {
-			return org, true
+			return org, cand, true
 		}
 	}
-	return OrgRef{}, false
+	return OrgRef{}, "", false
 }
