@@ -47,6 +47,8 @@ func (q *countingQueue) EnqueueTx(_ context.Context, _ *sql.Tx, ids []string) er
 // realStack is the real message service, blob store and DKIM keys on one database.
 type realStack struct {
 	blobs *blob.FS
+	vault *message.Vault
+	store *message.Store
 	keys  *dkim.Keys
 	queue *countingQueue
 }
@@ -58,6 +60,7 @@ func withRealServices(t *testing.T, db *database.DB, st *realStack) envOption {
 			t.Fatal(err)
 		}
 		st.keys, st.queue = dkim.NewKeys(db.DB, time.Now), &countingQueue{}
+		st.vault = message.NewVault(st.blobs, testenv.KeyRing(t))
 		signer := message.SignerFunc(func(ctx context.Context, org, domain string, r io.Reader) (string, error) {
 			s, err := st.keys.Signer(ctx, org, domain)
 			if err != nil {
@@ -66,11 +69,12 @@ func withRealServices(t *testing.T, db *database.DB, st *realStack) envOption {
 			return s.Sign(r)
 		})
 		svc, err := message.New(message.Config{MaxRecipients: 500, SMTPHostname: "veilig.example"},
-			message.Deps{DB: db, Blobs: st.blobs, Signer: signer, Router: message.LiveRouter(d.Directory),
+			message.Deps{DB: db, Vault: st.vault, Signer: signer, Router: message.LiveRouter(d.Directory),
 				Queue: st.queue, Log: d.Log, Now: time.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
+		st.store = svc.Store()
 		o.MaxMessageBytes, o.SpoolDir, o.SPFInclude = 10<<20, filepath.Join(t.TempDir(), "spool"), "_spf.veilig.example"
 		d.Messages, d.Organisations, d.DKIM = svc, directory.NewStore(db.DB, time.Now), st.keys
 	}
@@ -113,7 +117,7 @@ func testRealSubmit(t *testing.T, e *env, st *realStack, token string) string {
 			again.Header.Get("Location"), first.Header.Get("Location"))
 	}
 	id := strings.TrimPrefix(first.Header.Get("Location"), "/api/v1/messages/")
-	raw := onlyBlob(t, st.blobs) // the DKIM-Signature is kept with the row and prepended per delivery
+	raw := onlyBlob(t, st.blobs, st.store) // the DKIM-Signature is kept with the row and prepended per delivery
 	for _, want := range []string{"Subject: Dossier 42", "rapport.pdf"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("stored message lacks %q", want)
@@ -128,7 +132,7 @@ func testRealSubmit(t *testing.T, e *env, st *realStack, token string) string {
 }
 
 // onlyBlob returns the content of the one stored blob.
-func onlyBlob(t *testing.T, fs *blob.FS) string {
+func onlyBlob(t *testing.T, fs *blob.FS, store *message.Store) string {
 	t.Helper()
 	ctx := context.Background()
 	var keys []string
@@ -138,7 +142,7 @@ func onlyBlob(t *testing.T, fs *blob.FS) string {
 	if len(keys) != 1 {
 		t.Fatalf("blobs %v, want exactly one (a replay stores nothing)", keys)
 	}
-	rc, err := fs.Open(ctx, keys[0])
+	rc, err := store.OpenBlob(ctx, keys[0])
 	if err != nil {
 		t.Fatal(err)
 	}

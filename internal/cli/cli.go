@@ -49,6 +49,8 @@ func commands() []command {
 		{"directory sync", "synchronise the community directory from LDAP now", directorySync},
 		{"directory import", "replace the directory with an LDIF file: --ldif FILE", directoryImport},
 		{"user add", "create a user: --email E --password-stdin [--role sender|org-admin|operator]", userAdd},
+		{"keys rotate", "add a master key and re-wrap every data key under it", keysRotate},
+		{"keys rewrap", "re-wrap data keys still under an older master key", keysRewrap},
 		{"config", "print the configuration table (Markdown)", printConfig},
 	}
 }

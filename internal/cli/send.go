@@ -22,6 +22,8 @@ import (
 // outbox and message service.
 type sending struct {
 	blobs     *blob.FS
+	vault     *message.Vault
+	store     *message.Store
 	keys      *dkim.Keys
 	deliverer *delivery.Deliverer
 	outbox    *outbox.Outbox
@@ -49,18 +51,24 @@ func newSending(s *setup, live *directory.Live) (*sending, error) {
 	if snd.blobs, err = blob.NewFS(filepath.Join(s.cfg.DataDir, "blobs")); err != nil {
 		return nil, err
 	}
+	ring, err := loadKeyRing(s.cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
+	snd.vault = message.NewVault(snd.blobs, ring)
+	snd.store = message.NewStore(s.db, time.Now, snd.vault)
 	snd.keys = dkim.NewKeys(s.db.DB, time.Now, dkim.WithLogger(s.log))
 	if snd.deliverer, err = newDeliverer(s, host); err != nil {
 		return nil, err
 	}
 	snd.outbox, err = outbox.New(outbox.Config{Workers: s.cfg.DeliveryWorkers, MaxAge: s.cfg.DeliveryMaxAge,
 		SMTPHostname: host, JobTimeout: s.cfg.DeliveryTimeout, RescueAfter: s.cfg.DeliveryRescue},
-		outbox.Deps{DB: s.db, Store: message.NewStore(s.db, time.Now), Blobs: snd.blobs, Deliverer: snd.deliverer, Log: s.log})
+		outbox.Deps{DB: s.db, Store: snd.store, Deliverer: snd.deliverer, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
 	snd.messages, err = message.New(message.Config{MaxRecipients: s.cfg.MaxRecipients, SMTPHostname: host},
-		message.Deps{DB: s.db, Blobs: snd.blobs, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
+		message.Deps{DB: s.db, Vault: snd.vault, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
 			Queue: snd.outbox, Log: s.log})
 	return &snd, err
 }
@@ -108,7 +116,7 @@ func newSubmission(s *setup, a *app) (*submission.Server, error) {
 // sweepLoop removes, every hour, upload temp files and blobs no message refers to
 // (what a crash mid-accept leaves). Only blobs older than an hour are touched.
 func (snd *sending) sweepLoop(ctx context.Context, s *setup) {
-	store := message.NewStore(s.db, time.Now)
+	store := snd.store
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

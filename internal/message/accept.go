@@ -11,6 +11,7 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/internal/message/compose"
+	"github.com/veilig/veilig/internal/sms"
 )
 
 // maxIdempotencyKey bounds the Idempotency-Key header value.
@@ -38,7 +39,7 @@ func (s *Service) Accept(ctx context.Context, from Sender, d Draft, idempotencyK
 		}
 	}
 	if rcpts != nil {
-		if err := route(s.router, rcpts); err != nil {
+		if err := route(s.router, rcpts, s.cfg.External != nil); err != nil {
 			return Accepted{}, err
 		}
 	}
@@ -78,14 +79,21 @@ func (s *Service) knownRecipients(d Draft) ([]recipient, error) {
 
 // accept composes, commits the blob and then the rows and jobs.
 func (s *Service) accept(ctx context.Context, from Sender, d Draft, key string, rcpts []recipient) (Accepted, error) {
-	m := s.newMessage(from, d, key)
+	m, err := s.newMessage(from, d, key)
+	if err != nil {
+		return Accepted{}, err
+	}
 	g := newDigest(d)
 	teed := g.tee(d)
 	p, err := s.write(ctx, s.composition(m, from, rcpts), teed)
 	if err != nil {
 		return Accepted{}, err
 	}
+	var phones map[string]sms.Number
 	if rcpts, err = s.finishRecipients(d, rcpts, p.found); err == nil {
+		phones, err = s.externalPhones(d, rcpts)
+	}
+	if err == nil {
 		err = g.drain(teed)
 	}
 	if err != nil {
@@ -99,7 +107,7 @@ func (s *Service) accept(ctx context.Context, from Sender, d Draft, key string, 
 	if err := p.commit(); err != nil {
 		return Accepted{}, err
 	}
-	return s.commitRows(ctx, m, from, rcpts)
+	return s.commitRows(ctx, m, from, d, rcpts, phones)
 }
 
 // finishRecipients settles the recipients of a raw message from its header.
@@ -116,14 +124,19 @@ func (s *Service) finishRecipients(d Draft, rcpts []recipient, found compose.Rec
 	if err != nil {
 		return nil, err
 	}
-	return rcpts, route(s.router, rcpts)
+	return rcpts, route(s.router, rcpts, s.cfg.External != nil)
 }
 
 // commitRows inserts the message, deliveries and jobs; on failure the blob goes.
-func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, rcpts []recipient) (Accepted, error) {
+func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, d Draft, rcpts []recipient,
+	phones map[string]sms.Number) (Accepted, error) {
 	ds, err := s.deliveryRows(ctx, m, from, rcpts)
+	var ext []externalRow
 	if err == nil {
-		err = s.store.insert(ctx, m, ds, s.queue)
+		ext, err = s.external(ctx, &m, from, d, ds, phones)
+	}
+	if err == nil {
+		err = s.store.insert(ctx, m, ds, ext, s.queue)
 	}
 	if err != nil {
 		return s.insertFailed(ctx, m, ds, from, err)
@@ -140,6 +153,7 @@ func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, rcp
 func (s *Service) insertFailed(ctx context.Context, m messageRow, ds []deliveryRow, from Sender, err error) (Accepted, error) {
 	if errors.Is(err, gorm.ErrDuplicatedKey) && m.IdempotencyKey != nil {
 		s.deleteBlob(ctx, m.BlobKey)
+		s.deleteExternalBlobs(ctx, ds)
 		return s.replayStored(ctx, from, *m.IdempotencyKey, m.RequestHash)
 	}
 	stored, lookupErr := s.store.exists(ctx, m.ID)
@@ -151,15 +165,20 @@ func (s *Service) insertFailed(ctx context.Context, m messageRow, ds []deliveryR
 		return accepted(m.ID, ds, false), nil
 	default:
 		s.deleteBlob(ctx, m.BlobKey)
+		s.deleteExternalBlobs(ctx, ds)
 	}
 	return Accepted{}, err
 }
 
-func (s *Service) newMessage(from Sender, d Draft, key string) messageRow {
+func (s *Service) newMessage(from Sender, d Draft, key string) (messageRow, error) {
 	id := uuid.NewString()
 	now := s.store.clock()
+	dk, wrapped, err := s.vault.newKey(id)
+	if err != nil {
+		return messageRow{}, err
+	}
 	m := messageRow{ID: id, OrganisationID: from.OrganisationID, SenderUserID: from.UserID,
-		SenderEmail: from.Email, ClientMessageID: d.ClientMessageID,
+		SenderEmail: from.Email, SenderName: from.Name, key: dk, wrapped: wrapped, ClientMessageID: d.ClientMessageID,
 		MessageIDHeader: "<" + id + "@" + s.cfg.SMTPHostname + ">", BlobKey: "messages/" + id,
 		Status: StateSending, CreatedAt: now, UpdatedAt: now}
 	if key != "" {
@@ -169,7 +188,7 @@ func (s *Service) newMessage(from Sender, d Draft, key string) messageRow {
 		exp := now.Add(time.Duration(d.ExpiresInDays) * 24 * time.Hour)
 		m.ExpiresAt = &exp
 	}
-	return m
+	return m, nil
 }
 
 // composition says how m is written and signed: From is always the sender, the
@@ -177,7 +196,7 @@ func (s *Service) newMessage(from Sender, d Draft, key string) messageRow {
 // alignment, RFC 7489 §3.1.1).
 func (s *Service) composition(m messageRow, from Sender, rcpts []recipient) composed {
 	domain, _, _ := directory.CheckAddress(from.Email)
-	return composed{key: m.BlobKey, messageID: m.MessageIDHeader, date: m.CreatedAt,
+	return composed{store: s.vault.With(m.key), key: m.BlobKey, messageID: m.MessageIDHeader, date: m.CreatedAt,
 		from: compose.Address{Name: from.Name, Addr: from.Email},
 		to:   addresses(rcpts, KindTo), cc: addresses(rcpts, KindCc),
 		signOrg: from.OrganisationID, signDomain: domain}
@@ -219,7 +238,7 @@ func (s *Service) selfCopy(ctx context.Context, from Sender, rcpts []recipient) 
 	}
 	self.kind = KindSelfCopy
 	list := []recipient{self}
-	if err := route(s.router, list); err != nil {
+	if err := route(s.router, list, false); err != nil {
 		s.log.Warn("no self-copy: the sender's own address is not on the internal route", "sender", from.UserID)
 		return recipient{}, false, nil
 	}
@@ -231,7 +250,7 @@ func (s *Service) selfCopy(ctx context.Context, from Sender, rcpts []recipient) 
 func (s *Service) deleteBlob(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
-	if err := s.blobs.Delete(ctx, key); err != nil {
+	if err := s.vault.Blobs().Delete(ctx, key); err != nil {
 		s.log.Warn("could not delete an unreferenced blob", "key", key, "err", err)
 	}
 }

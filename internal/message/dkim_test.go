@@ -24,7 +24,7 @@ func TestSignatureVerifies(t *testing.T) {
 		ctx := context.Background()
 		keys := dkim.NewKeys(db.DB, time.Now)
 		svc, err := message.New(message.Config{MaxRecipients: 5, SMTPHostname: host}, message.Deps{DB: db,
-			Blobs: e.blobs, Signer: message.DKIM(keys), Router: e.router, Queue: e.queue, Log: testenv.Logger(t)})
+			Vault: e.vault, Signer: message.DKIM(keys), Router: e.router, Queue: e.queue, Log: testenv.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

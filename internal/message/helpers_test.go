@@ -49,6 +49,7 @@ type env struct {
 	svc     *message.Service
 	store   *message.Store
 	blobs   *blob.FS
+	vault   *message.Vault
 	blobDir string
 	queue   *queue
 	clock   *clock
@@ -111,16 +112,17 @@ func newEnv(t *testing.T, db *database.DB) *env {
 	if e.blobs, err = blob.NewFS(e.blobDir); err != nil {
 		t.Fatal(err)
 	}
-	e.store = message.NewStore(db, e.clock.Now)
+	e.vault = message.NewVault(e.blobs, testenv.KeyRing(t))
+	e.store = message.NewStore(db, e.clock.Now, e.vault)
 	ob, err := outbox.New(outbox.Config{Workers: 1, MaxAge: 48 * time.Hour, SMTPHostname: host},
-		outbox.Deps{DB: db, Store: e.store, Blobs: e.blobs, Deliverer: noDeliveries{}, Log: testenv.Logger(t)})
+		outbox.Deps{DB: db, Store: e.store, Deliverer: noDeliveries{}, Log: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.queue = &queue{next: ob}
 	e.router = message.LiveRouter(live)
 	e.svc, err = message.New(message.Config{MaxRecipients: 5, SMTPHostname: host},
-		message.Deps{DB: db, Blobs: e.blobs, Signer: e.signed, Router: e.router, Queue: e.queue,
+		message.Deps{DB: db, Vault: e.vault, Signer: e.signed, Router: e.router, Queue: e.queue,
 			Log: testenv.Logger(t), Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +173,7 @@ func (e *env) counts(t *testing.T) [3]int {
 // blobText reads a committed blob.
 func (e *env) blobText(t *testing.T, key string) string {
 	t.Helper()
-	rc, err := e.blobs.Open(context.Background(), key)
+	rc, err := e.store.OpenBlob(context.Background(), key)
 	if err != nil {
 		t.Fatalf("open blob %s: %v", key, err)
 	}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
-	"github.com/veilig/veilig/internal/blob"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/message/compose"
 )
@@ -130,6 +129,8 @@ type Status struct {
 	Size            int64       `json:"size"`
 	CreatedAt       time.Time   `json:"created_at"`
 	ExpiresAt       *time.Time  `json:"expires_at,omitempty"`
+	RevokedAt       *time.Time  `json:"revoked_at,omitempty"` // withdrawn by the sender
+	PurgedAt        *time.Time  `json:"purged_at,omitempty"`  // content destroyed; status and evidence remain
 	Recipients      []Recipient `json:"recipients"`
 }
 
@@ -147,6 +148,21 @@ type Recipient struct {
 	Suspicious    bool       `json:"suspicious"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 	Evidence      []Attempt  `json:"evidence"`
+	// External is what an external recipient did; absent on the internal route.
+	External *ExternalStatus `json:"external,omitempty"`
+}
+
+// ExternalStatus is an external recipient's progress through the viewer.
+type ExternalStatus struct {
+	Phone              string     `json:"phone"` // masked
+	NotifiedAt         *time.Time `json:"notified_at"`
+	CodeSentAt         *time.Time `json:"code_sent_at"`
+	OpenedAt           *time.Time `json:"opened_at"`
+	DownloadedAt       *time.Time `json:"downloaded_at"`
+	RepliedAt          *time.Time `json:"replied_at"`
+	RemindedAt         *time.Time `json:"reminded_at"`
+	NewLinkRequestedAt *time.Time `json:"new_link_requested_at"`
+	Locked             bool       `json:"locked"` // too many wrong codes; the sender can unlock
 }
 
 // Attempt is the evidence of one connection attempt: which server, which
@@ -211,29 +227,36 @@ type Enqueuer interface {
 type Config struct {
 	MaxRecipients int    // to + cc + bcc after duplicates are merged (VEILIG_MAX_RECIPIENTS)
 	SMTPHostname  string // right-hand side of Message-IDs (VEILIG_SMTP_HOSTNAME)
+	// External turns on the external route; nil refuses external recipients
+	// with ExternalRecipientsError.
+	External *ExternalConfig
 }
 
 // Deps are the collaborators of the Service.
 type Deps struct {
 	DB     *database.DB
-	Blobs  blob.Store
+	Vault  *Vault
 	Signer Signer
 	Router Router
 	Queue  Enqueuer
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Notifier writes the notification e-mails of the external route (required
+	// with Config.External).
+	Notifier Notifier
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Service accepts messages and reports on them.
 type Service struct {
-	cfg    Config
-	store  *Store
-	blobs  blob.Store
-	signer Signer
-	router Router
-	queue  Enqueuer
-	log    *slog.Logger
-	now    func() time.Time
+	cfg      Config
+	store    *Store
+	vault    *Vault
+	signer   Signer
+	router   Router
+	queue    Enqueuer
+	notifier Notifier
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns a Service.
@@ -243,8 +266,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("%w: MaxRecipients must be positive", ErrInvalidConfig)
 	case cfg.SMTPHostname == "" || strings.ContainsAny(cfg.SMTPHostname, "<>@ \r\n"):
 		return nil, fmt.Errorf("%w: SMTPHostname must be a host name", ErrInvalidConfig)
-	case deps.DB == nil || deps.Blobs == nil || deps.Signer == nil || deps.Router == nil || deps.Queue == nil:
-		return nil, fmt.Errorf("%w: DB, Blobs, Signer, Router and Queue are required", ErrInvalidConfig)
+	case deps.DB == nil || deps.Vault == nil || deps.Signer == nil || deps.Router == nil || deps.Queue == nil:
+		return nil, fmt.Errorf("%w: DB, Vault, Signer, Router and Queue are required", ErrInvalidConfig)
+	case cfg.External != nil && (deps.Notifier == nil || cfg.External.PublicURL == "" || cfg.External.ExpiryDays < 1):
+		return nil, fmt.Errorf("%w: the external route needs a Notifier, PublicURL and ExpiryDays", ErrInvalidConfig)
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
@@ -252,8 +277,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: NewStore(deps.DB, deps.Now), blobs: deps.Blobs, signer: deps.Signer,
-		router: deps.Router, queue: deps.Queue, log: deps.Log, now: deps.Now}, nil
+	return &Service{cfg: cfg, store: NewStore(deps.DB, deps.Now, deps.Vault), vault: deps.Vault, signer: deps.Signer,
+		router: deps.Router, queue: deps.Queue, notifier: deps.Notifier, log: deps.Log, now: deps.Now}, nil
 }
 
 // Store returns the service's store (organisation settings, the outbox's view).

@@ -29,10 +29,18 @@ func (s *Service) Get(ctx context.Context, from Sender, id string) (Status, erro
 	if err != nil {
 		return Status{}, err
 	}
+	ext, err := s.store.externals(ctx, m.ID)
+	if err != nil {
+		return Status{}, err
+	}
 	st := Status{ID: m.ID, MessageID: m.MessageIDHeader, ClientMessageID: m.ClientMessageID, State: m.Status,
-		Size: m.Size, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Recipients: make([]Recipient, len(ds))}
+		Size: m.Size, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, RevokedAt: m.RevokedAt, PurgedAt: m.PurgedAt,
+		Recipients: make([]Recipient, len(ds))}
 	for i, d := range ds {
 		st.Recipients[i] = recipientOf(d, evidence[d.ID])
+		if e, ok := ext[d.ID]; ok && d.Kind != KindNotice {
+			st.Recipients[i].External = e
+		}
 	}
 	return st, nil
 }

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/seal"
 )
 
 // dbTimeout bounds every database statement or transaction of this package.
@@ -24,6 +25,7 @@ type messageRow struct {
 	OrganisationID  string
 	SenderUserID    string
 	SenderEmail     string
+	SenderName      string
 	IdempotencyKey  *string
 	RequestHash     string
 	ClientMessageID string
@@ -34,7 +36,28 @@ type messageRow struct {
 	Status          string
 	CreatedAt       time.Time
 	ExpiresAt       *time.Time
+	RevokedAt       *time.Time
+	PurgedAt        *time.Time
+	ReplyTo         string
 	UpdatedAt       time.Time
+
+	key     seal.DataKey `gorm:"-"` // set by Accept
+	wrapped seal.Wrapped `gorm:"-"`
+}
+
+type dataKeyRow struct {
+	MessageID     string `gorm:"primaryKey"`
+	MasterKeyID   string
+	MasterVersion int
+	Wrapped       []byte
+	CreatedAt     time.Time
+	RewrappedAt   *time.Time
+}
+
+func (dataKeyRow) TableName() string { return "data_keys" }
+
+func (r dataKeyRow) wrappedKey() seal.Wrapped {
+	return seal.Wrapped{KeyID: r.MasterKeyID, KeyVersion: r.MasterVersion, Ciphertext: r.Wrapped}
 }
 
 func (messageRow) TableName() string { return "messages" }
@@ -89,23 +112,36 @@ type attemptRow struct {
 func (attemptRow) TableName() string { return "delivery_attempts" }
 
 type settingsRow struct {
-	OrganisationID string `gorm:"primaryKey"`
-	SelfCopy       bool
-	UpdatedAt      time.Time
+	OrganisationID  string `gorm:"primaryKey"`
+	SelfCopy        bool
+	ShowSubject     bool
+	ExpiryDays      int
+	NotifyFirstOpen bool
+	SMSDailyCap     int `gorm:"column:sms_daily_cap"`
+	UpdatedAt       time.Time
+}
+
+func (r settingsRow) settings() Settings {
+	return Settings{SelfCopy: r.SelfCopy, ShowSubject: r.ShowSubject, ExpiryDays: r.ExpiryDays,
+		NotifyFirstOpen: r.NotifyFirstOpen, SMSDailyCap: r.SMSDailyCap}
 }
 
 func (settingsRow) TableName() string { return "organisation_settings" }
 
 // Store keeps messages, deliveries and their evidence.
 type Store struct {
-	db  *gorm.DB
-	now func() time.Time
+	db    *gorm.DB
+	now   func() time.Time
+	vault *Vault
 }
 
-// NewStore returns the store on db; now is the clock.
-func NewStore(db *database.DB, now func() time.Time) *Store {
-	return &Store{db: db.DB, now: now}
+// NewStore returns the store on db; now is the clock, vault holds the content.
+func NewStore(db *database.DB, now func() time.Time, vault *Vault) *Store {
+	return &Store{db: db.DB, now: now, vault: vault}
 }
+
+// Vault returns the store's vault.
+func (s *Store) Vault() *Vault { return s.vault }
 
 // clock returns now in UTC at the precision both engines keep (microseconds), so
 // that a stored time reads back equal — the list cursor relies on it.
@@ -113,11 +149,15 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 
 // Settings are an organisation's message settings.
 type Settings struct {
-	SelfCopy bool `json:"self_copy"` // senders get a copy in their own mailbox (default on)
+	SelfCopy        bool `json:"self_copy"`         // senders get a copy in their own mailbox (default on)
+	ShowSubject     bool `json:"show_subject"`      // notifications to external recipients name the subject (default off)
+	ExpiryDays      int  `json:"expiry_days"`       // external recipients' reading window; 0 = the instance default
+	NotifyFirstOpen bool `json:"notify_first_open"` // senders get a notice when an external recipient first opens
+	SMSDailyCap     int  `json:"sms_daily_cap"`     // SMS per day; -1 = the instance default
 }
 
 // DefaultSettings returns the settings of an organisation that never changed them.
-func DefaultSettings() Settings { return Settings{SelfCopy: true} }
+func DefaultSettings() Settings { return Settings{SelfCopy: true, SMSDailyCap: -1} }
 
 // OrganisationSettings returns the settings of an organisation.
 func (s *Store) OrganisationSettings(ctx context.Context, orgID string) (Settings, error) {
@@ -130,17 +170,20 @@ func (s *Store) OrganisationSettings(ctx context.Context, orgID string) (Setting
 	if len(rows) == 0 {
 		return DefaultSettings(), nil
 	}
-	return Settings{SelfCopy: rows[0].SelfCopy}, nil
+	return rows[0].settings(), nil
 }
 
 // PutOrganisationSettings stores the settings of an existing organisation.
 func (s *Store) PutOrganisationSettings(ctx context.Context, orgID string, set Settings) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	row := settingsRow{OrganisationID: orgID, SelfCopy: set.SelfCopy, UpdatedAt: s.clock()}
+	row := settingsRow{OrganisationID: orgID, SelfCopy: set.SelfCopy, ShowSubject: set.ShowSubject,
+		ExpiryDays: set.ExpiryDays, NotifyFirstOpen: set.NotifyFirstOpen, SMSDailyCap: set.SMSDailyCap,
+		UpdatedAt: s.clock()}
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "organisation_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"self_copy", "updated_at"}),
+		Columns: []clause.Column{{Name: "organisation_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"self_copy", "show_subject", "expiry_days", "notify_first_open",
+			"sms_daily_cap", "updated_at"}),
 	}).Create(&row).Error
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return fmt.Errorf("%w: organisation %s", ErrNotFound, orgID)
@@ -153,14 +196,22 @@ func (s *Store) PutOrganisationSettings(ctx context.Context, orgID string, set S
 
 // insert stores a message and its deliveries and enqueues one job per delivery,
 // all in one transaction. A taken Idempotency-Key is gorm.ErrDuplicatedKey.
-func (s *Store) insert(ctx context.Context, m messageRow, ds []deliveryRow, q Enqueuer) error {
+func (s *Store) insert(ctx context.Context, m messageRow, ds []deliveryRow, ext []externalRow, q Enqueuer) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&m).Error; err != nil {
 			return err
 		}
-		return insertDeliveries(ctx, tx, ds, q)
+		key := dataKeyRow{MessageID: m.ID, MasterKeyID: m.wrapped.KeyID, MasterVersion: m.wrapped.KeyVersion,
+			Wrapped: m.wrapped.Ciphertext, CreatedAt: m.CreatedAt}
+		if err := tx.Create(&key).Error; err != nil {
+			return err
+		}
+		if err := insertDeliveries(ctx, tx, ds, q); err != nil {
+			return err
+		}
+		return insertExternal(tx, ext)
 	})
 }
 

@@ -2,6 +2,7 @@ package message
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -39,12 +40,18 @@ func (s *Store) SweepBlobs(ctx context.Context, blobs BlobSweeper, olderThan tim
 	return removed, nil
 }
 
+// blobReferenced: a blob is in use while the message owning it keeps its data
+// key; without one (never committed, or purged) it can never be read again.
 func (s *Store) blobReferenced(ctx context.Context, key string) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Raw(
-		"SELECT (SELECT COUNT(*) FROM messages WHERE blob_key = ?) + (SELECT COUNT(*) FROM deliveries WHERE blob_key = ?)",
-		key, key).Scan(&n).Error
+	owner, err := s.blobOwner(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
+		return false, err
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&dataKeyRow{}).Where("message_id = ?", owner).Count(&n).Error; err != nil {
 		return false, fmt.Errorf("message: blob reference: %w", err)
 	}
 	return n > 0, nil

@@ -32,7 +32,7 @@ func TestSweepBlobs(t *testing.T) {
 		if err := w.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		later := message.NewStore(db, func() time.Time { return time.Now().Add(2 * time.Hour) })
+		later := message.NewStore(db, func() time.Time { return time.Now().Add(2 * time.Hour) }, e.vault)
 		if n, err := later.SweepBlobs(ctx, e.blobs, 24*time.Hour); err != nil || n != 0 {
 			t.Fatalf("young blobs swept: %d, %v", n, err)
 		}

@@ -174,7 +174,7 @@ func checkCount(rcpts []recipient, max int) error {
 
 // route resolves every recipient; invalid ones are an InvalidError, external ones
 // an ExternalRecipientsError naming them all.
-func route(router Router, rcpts []recipient) error {
+func route(router Router, rcpts []recipient, allowExternal bool) error {
 	addrs := make([]string, len(rcpts))
 	for i, r := range rcpts {
 		addrs[i] = r.address
@@ -192,7 +192,10 @@ func route(router Router, rcpts []recipient) error {
 				rcpts[i].orgID = res.Organisation.ID
 			}
 		case directory.RouteExternal:
-			external = append(external, res.Address)
+			rcpts[i].route, rcpts[i].reason = res.Route, res.Reason
+			if !allowExternal {
+				external = append(external, res.Address)
+			}
 		default:
 			return &InvalidError{Field: rcpts[i].kind, Reason: fmt.Sprintf("%q: %s", res.Address, res.Detail)}
 		}

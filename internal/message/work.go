@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/blob"
 )
 
 // Delivery is one delivery as the outbox worker needs it.
@@ -34,6 +35,11 @@ type Delivery struct {
 	BlobKey       string
 	Size          int64
 	DKIMSignature string
+	// Content opens and writes blobs sealed under the message's data key; nil
+	// once the message is purged (its key destroyed).
+	Content blob.Store
+	Reason  string // why the delivery exists (a notice's kind, e.g. "bounce-notice")
+	Route   string
 }
 
 // Final reports whether the delivery has nothing left to do.
@@ -57,7 +63,26 @@ func (s *Store) Delivery(ctx context.Context, id string) (Delivery, error) {
 	if len(ms) == 0 {
 		return Delivery{}, fmt.Errorf("%w: message of delivery %s", ErrNotFound, id)
 	}
-	return deliveryOf(ds[0], ms[0]), nil
+	d := deliveryOf(ds[0], ms[0])
+	var err error
+	d.Content, err = s.content(ctx, ms[0].ID)
+	return d, err
+}
+
+// content returns the sealed store of a message's content, nil when purged.
+func (s *Store) content(ctx context.Context, messageID string) (blob.Store, error) {
+	var keys []dataKeyRow
+	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Limit(1).Find(&keys).Error; err != nil {
+		return nil, fmt.Errorf("message: read data key: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	dk, err := s.vault.unwrap(messageID, keys[0].wrappedKey())
+	if err != nil {
+		return nil, err
+	}
+	return s.vault.With(dk), nil
 }
 
 func deliveryOf(d deliveryRow, m messageRow) Delivery {
@@ -65,7 +90,7 @@ func deliveryOf(d deliveryRow, m messageRow) Delivery {
 		OrganisationID: d.OrganisationID, Status: d.Status, Attempts: d.Attempts,
 		SenderUserID: m.SenderUserID, SenderEmail: m.SenderEmail, SenderOrganisationID: m.OrganisationID,
 		MessageIDHeader: m.MessageIDHeader, MessageCreatedAt: m.CreatedAt,
-		BlobKey: m.BlobKey, Size: m.Size, DKIMSignature: m.DKIMSignature}
+		BlobKey: m.BlobKey, Size: m.Size, DKIMSignature: m.DKIMSignature, Reason: d.Reason, Route: d.Route}
 	if d.BlobKey != "" { // a notice carries its own, unsigned content
 		out.BlobKey, out.Size, out.DKIMSignature = d.BlobKey, d.Size, ""
 	}
@@ -109,6 +134,9 @@ func (s *Store) Record(ctx context.Context, d Delivery, o Outcome, notice *Notic
 		if o.Status == StatusDeferred {
 			return nil
 		}
+		if err := markNotified(tx, d, o, now); err != nil {
+			return err
+		}
 		// Only the addressed recipients decide the message's state; a self-copy
 		// or notice becoming final need not lock and recount the message.
 		if countsForState(d.Kind) {
@@ -116,12 +144,45 @@ func (s *Store) Record(ctx context.Context, d Delivery, o Outcome, notice *Notic
 				return err
 			}
 		}
-		return insertNotice(ctx, tx, d, notice, q, now)
+		if err := insertNotice(ctx, tx, d, notice, q, now); err != nil {
+			return err
+		}
+		return purgeIfDone(tx, d.MessageID, now)
 	})
 	if err != nil {
 		return false, fmt.Errorf("message: record delivery outcome: %w", err)
 	}
 	return recorded, nil
+}
+
+// markNotified records that an external recipient's notification arrived.
+func markNotified(tx *gorm.DB, d Delivery, o Outcome, now time.Time) error {
+	if d.Route != directory.RouteExternal || d.Kind == KindNotice || o.Status != StatusDelivered {
+		return nil
+	}
+	return tx.Model(&externalRow{}).Where("delivery_id = ?", d.ID).Update("notified_at", now).Error
+}
+
+// purgeIfDone destroys the data key of a message that every recipient has
+// received over the internal route (nothing pending, no external recipient,
+// who keeps reading until expiry): only status and evidence remain, and the
+// sweeper deletes the ciphertext.
+func purgeIfDone(tx *gorm.DB, messageID string, now time.Time) error {
+	var open int64
+	err := tx.Model(&deliveryRow{}).Where("message_id = ? AND (status IN ? OR (route = ? AND kind <> ?))",
+		messageID, []string{StatusQueued, StatusDeferred}, directory.RouteExternal, KindNotice).Count(&open).Error
+	if err != nil || open > 0 {
+		return err
+	}
+	return destroyKey(tx, messageID, now)
+}
+
+// destroyKey crypto-shreds a message: its data key is deleted.
+func destroyKey(tx *gorm.DB, messageID string, now time.Time) error {
+	if err := tx.Where("message_id = ?", messageID).Delete(&dataKeyRow{}).Error; err != nil {
+		return err
+	}
+	return tx.Model(&messageRow{}).Where("id = ? AND purged_at IS NULL", messageID).Update("purged_at", now).Error
 }
 
 // updateDelivery moves d to its new state unless it is final already.

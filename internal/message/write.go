@@ -85,6 +85,7 @@ func pipelineError(writeErr, signErr error) error {
 
 // composed holds what Accept needs to write a message.
 type composed struct {
+	store          blob.Store // sealed under the message's data key
 	key, messageID string
 	date           time.Time
 	from           compose.Address
@@ -108,7 +109,7 @@ func (s *Service) write(ctx context.Context, c composed, d Draft) (*pending, err
 		}
 	}
 	sign := func(r io.Reader) (string, error) { return s.signer.Sign(ctx, c.signOrg, c.signDomain, r) }
-	w, size, sig, err := writeSigned(ctx, s.blobs, c.key, sign, writeFn)
+	w, size, sig, err := writeSigned(ctx, c.store, c.key, sign, writeFn)
 	if err != nil {
 		return nil, err
 	}

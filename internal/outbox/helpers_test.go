@@ -83,6 +83,7 @@ type env struct {
 	fake  *fakeDeliverer
 	clock *clock
 	blobs blob.Store
+	store *message.Store
 	from  message.Sender
 }
 
@@ -101,13 +102,15 @@ func newEnv(t *testing.T, db *database.DB, cfg Config, now func() time.Time) *en
 		t.Fatal(err)
 	}
 	e.blobs = blobs
-	store := message.NewStore(db, now)
-	if e.o, err = New(cfg, Deps{DB: db, Store: store, Blobs: blobs, Deliverer: e.fake,
+	vault := message.NewVault(blobs, testenv.KeyRing(t))
+	store := message.NewStore(db, now, vault)
+	e.store = store
+	if e.o, err = New(cfg, Deps{DB: db, Store: store, Deliverer: e.fake,
 		Log: testenv.Logger(t), Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	e.svc, err = message.New(message.Config{MaxRecipients: 10, SMTPHostname: host}, message.Deps{DB: db,
-		Blobs: blobs, Signer: message.SignerFunc(fakeSign), Router: community(t, db), Queue: e.o,
+		Vault: vault, Signer: message.SignerFunc(fakeSign), Router: community(t, db), Queue: e.o,
 		Log: testenv.Logger(t), Now: now})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +189,7 @@ func (e *env) recipientStatus(t *testing.T, messageID, kind string) (message.Sta
 
 func (e *env) blobText(t *testing.T, key string) string {
 	t.Helper()
-	rc, err := e.blobs.Open(context.Background(), key)
+	rc, err := e.store.OpenBlob(context.Background(), key)
 	if err != nil {
 		t.Fatalf("open %s: %v", key, err)
 	}

@@ -27,7 +27,10 @@ func (o *Outbox) writeNotice(ctx context.Context, d message.Delivery, out messag
 	id := uuid.NewString()
 	n := message.Notice{Address: d.SenderEmail, Domain: domain, OrganisationID: d.SenderOrganisationID,
 		BlobKey: "notices/" + id}
-	w, err := o.blobs.Create(ctx, n.BlobKey)
+	if d.Content == nil {
+		return message.Notice{}, fmt.Errorf("outbox: message %s is purged; no notice can be sealed", d.MessageID)
+	}
+	w, err := d.Content.Create(ctx, n.BlobKey)
 	if err != nil {
 		return message.Notice{}, fmt.Errorf("outbox: create notice: %w", err)
 	}

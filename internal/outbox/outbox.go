@@ -29,7 +29,6 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
-	"github.com/veilig/veilig/internal/blob"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/message"
@@ -80,7 +79,6 @@ var _ Deliverer = (*delivery.Deliverer)(nil)
 type Deps struct {
 	DB        *database.DB
 	Store     *message.Store
-	Blobs     blob.Store
 	Deliverer Deliverer
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -90,7 +88,6 @@ type Deps struct {
 type Outbox struct {
 	cfg       Config
 	store     *message.Store
-	blobs     blob.Store
 	deliverer Deliverer
 	log       *slog.Logger
 	now       func() time.Time
@@ -107,8 +104,8 @@ func New(cfg Config, deps Deps) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deps.DB == nil || deps.Store == nil || deps.Blobs == nil || deps.Deliverer == nil {
-		return nil, fmt.Errorf("%w: DB, Store, Blobs and Deliverer are required", ErrInvalidConfig)
+	if deps.DB == nil || deps.Store == nil || deps.Deliverer == nil {
+		return nil, fmt.Errorf("%w: DB, Store and Deliverer are required", ErrInvalidConfig)
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
@@ -116,7 +113,7 @@ func New(cfg Config, deps Deps) (*Outbox, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	o := &Outbox{cfg: cfg, store: deps.Store, blobs: deps.Blobs, deliverer: deps.Deliverer,
+	o := &Outbox{cfg: cfg, store: deps.Store, deliverer: deps.Deliverer,
 		log: deps.Log, now: deps.Now}
 	if o.client, err = o.newClient(deps.DB); err != nil {
 		return nil, err

@@ -153,7 +153,7 @@ func TestTwoProcessesShareTheWork(t *testing.T) {
 	cfg.PollInterval = 100 * time.Millisecond
 	e := newEnv(t, db, cfg, time.Now)
 	e.fake.set(delivered)
-	other, err := New(cfg, Deps{DB: db, Store: message.NewStore(db, time.Now), Blobs: e.blobs,
+	other, err := New(cfg, Deps{DB: db, Store: message.NewStore(db, time.Now, e.store.Vault()),
 		Deliverer: e.fake, Log: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,16 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/veilig/veilig/internal/blob"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/message"
 )
+
+// errPurged: the message's data key is destroyed (withdrawn or expired).
+var errPurged = errors.New("content destroyed")
+
+// purgedReason is the recorded reason of a delivery whose content is gone.
+const purgedReason = "the message was withdrawn or has expired; its content is destroyed"
 
 // recordTimeout bounds recording a run's outcome, which happens even when the
 // run's own context was cancelled by a stop.
@@ -68,6 +75,9 @@ func (o *Outbox) work(ctx context.Context, r run) error {
 		o.log.Info("delivery already final; run skipped", "delivery", d.ID, "status", d.Status)
 		return nil
 	}
+	if d.Content == nil && (d.BlobKey != "" || d.Kind != message.KindNotice) {
+		return o.record(ctx, d, message.Outcome{Status: message.StatusFailed, Reason: purgedReason})
+	}
 	started := o.now()
 	res := o.deliverer.Deliver(ctx, d.Domain, o.envelope(ctx, d))
 	return o.record(ctx, d, o.decide(d, r, res, started))
@@ -83,7 +93,10 @@ func (o *Outbox) envelope(ctx context.Context, d message.Delivery) delivery.Enve
 	}
 	return delivery.Envelope{From: from, To: []string{d.Address}, Size: int64(len(d.DKIMSignature)) + d.Size,
 		Open: func() (io.ReadCloser, error) {
-			rc, err := o.blobs.Open(ctx, d.BlobKey)
+			if d.Content == nil {
+				return nil, fmt.Errorf("outbox: message %s: %w", d.MessageID, errPurged)
+			}
+			rc, err := d.Content.Open(ctx, d.BlobKey)
 			if err != nil {
 				return nil, fmt.Errorf("outbox: open message %s: %w", d.MessageID, err)
 			}
@@ -172,7 +185,7 @@ func (o *Outbox) record(ctx context.Context, d message.Delivery, out message.Out
 	defer cancel()
 	ok, err := o.store.Record(rctx, d, out, notice, o)
 	if (err != nil || !ok) && notice != nil {
-		o.deleteBlob(rctx, notice.BlobKey)
+		o.deleteBlob(rctx, d.Content, notice.BlobKey)
 	}
 	if err != nil || !ok {
 		return err
@@ -203,8 +216,8 @@ func (o *Outbox) logOutcome(d message.Delivery, out message.Outcome) {
 	}
 }
 
-func (o *Outbox) deleteBlob(ctx context.Context, key string) {
-	if err := o.blobs.Delete(ctx, key); err != nil {
+func (o *Outbox) deleteBlob(ctx context.Context, blobs blob.Store, key string) {
+	if err := blobs.Delete(ctx, key); err != nil {
 		o.log.Warn("could not delete an unreferenced blob", "key", key, "err", err)
 	}
 }

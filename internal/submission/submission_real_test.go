@@ -83,7 +83,7 @@ func TestSubmissionEndToEnd(t *testing.T) {
 		return "DKIM-Signature: v=1; test\r\n", err
 	})
 	svc, err := message.New(message.Config{MaxRecipients: maxRcpts, SMTPHostname: "veilig.example"},
-		message.Deps{DB: db, Blobs: blobs, Signer: signer, Router: message.LiveRouter(live), Queue: queue, Now: time.Now})
+		message.Deps{DB: db, Vault: message.NewVault(blobs, testenv.KeyRing(t)), Signer: signer, Router: message.LiveRouter(live), Queue: queue, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestSubmissionEndToEnd(t *testing.T) {
 	if len(keys) != 1 {
 		t.Fatalf("blobs %v", keys)
 	}
-	rc, err := blobs.Open(context.Background(), keys[0])
+	rc, err := svc.Store().OpenBlob(context.Background(), keys[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,285 @@
+package message
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/sms"
+)
+
+// ExternalConfig turns on the external route: recipients outside the community
+// get a notification with a link to the viewer. Nil keeps them refused.
+type ExternalConfig struct {
+	PublicURL  string   // links are PublicURL + "/v/" + token
+	Regions    []string // ISO regions phone numbers may be in (sms.Allowed)
+	ExpiryDays int      // reading window when neither message nor organisation sets one
+}
+
+// Notification is what a notification e-mail says; it carries no content.
+type Notification struct {
+	SenderName, SenderEmail, Organisation string
+	Recipient                             string
+	Link                                  string // carries the link token: never log it
+	ExpiresAt                             time.Time
+	Subject                               string // empty unless the organisation shows subjects
+	MessageID                             string // of the notification itself
+	Date                                  time.Time
+}
+
+// Notifier writes notification e-mails (internal/notify).
+type Notifier interface {
+	WriteNotification(w io.Writer, n Notification) error
+}
+
+// tokenBytes is the entropy of link and session tokens (256 bits).
+const tokenBytes = 32
+
+// NewToken draws a random URL-safe token and returns it with its hash, the only
+// form that is stored.
+func NewToken() (token string, hash []byte, err error) {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("message: token: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token), nil
+}
+
+// HashToken is the stored form of a token: SHA-256, enough for 256 random bits.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+type externalRow struct {
+	DeliveryID         string `gorm:"primaryKey"`
+	MessageID          string
+	TokenHash          []byte
+	PhoneSealed        []byte
+	PhoneMasked        string
+	NotifiedAt         *time.Time
+	CodeSentAt         *time.Time
+	OpenedAt           *time.Time
+	DownloadedAt       *time.Time
+	RepliedAt          *time.Time
+	RemindedAt         *time.Time
+	NewLinkRequestedAt *time.Time
+	CreatedAt          time.Time
+}
+
+func (externalRow) TableName() string { return "external_recipients" }
+
+// phoneObject binds a sealed phone number to its delivery.
+func phoneObject(deliveryID string) string { return "phone/" + deliveryID }
+
+// checkPhones requires an allowed phone number for every external recipient and
+// returns them normalised, by address.
+func (s *Service) externalPhones(d Draft, rcpts []recipient) (map[string]sms.Number, error) {
+	out := map[string]sms.Number{}
+	for _, r := range rcpts {
+		if r.route != directory.RouteExternal {
+			continue
+		}
+		raw, ok := lookupPhone(d.Phones, r.address)
+		if !ok {
+			return nil, &InvalidError{Field: "phones", Reason: "no phone number for " + r.address +
+				" (recipients outside the community read the message after a code sent by SMS)"}
+		}
+		n, err := sms.Normalize(raw, "NL")
+		if err == nil {
+			err = sms.Allowed(n, s.cfg.External.Regions)
+		}
+		if err != nil {
+			return nil, &InvalidError{Field: "phones", Reason: "the number for " + r.address + " cannot be used: " + err.Error()}
+		}
+		out[strings.ToLower(r.address)] = n
+	}
+	return out, nil
+}
+
+func lookupPhone(phones map[string]string, address string) (string, bool) {
+	for a, n := range phones {
+		if strings.EqualFold(a, address) || strings.EqualFold(normalAddress(a), address) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+func normalAddress(a string) string {
+	domain, reason, _ := directory.CheckAddress(a)
+	if reason != "" {
+		return a
+	}
+	return a[:strings.LastIndexByte(a, '@')+1] + domain
+}
+
+// expiry is when external recipients can no longer read m.
+func (s *Service) expiry(m messageRow, set Settings) time.Time {
+	if m.ExpiresAt != nil {
+		return *m.ExpiresAt
+	}
+	days := s.cfg.External.ExpiryDays
+	if set.ExpiryDays > 0 {
+		days = set.ExpiryDays
+	}
+	return m.CreatedAt.Add(time.Duration(days) * 24 * time.Hour)
+}
+
+// external prepares the external recipients of ds: a link token, the sealed
+// phone number and the DKIM-signed notification in its own sealed blob. It
+// returns their rows, to be inserted with the message; on error the blobs
+// written so far are deleted.
+func (s *Service) external(ctx context.Context, m *messageRow, from Sender, d Draft, ds []deliveryRow,
+	phones map[string]sms.Number) ([]externalRow, error) {
+	if len(phones) == 0 {
+		return nil, nil
+	}
+	set, err := s.store.OrganisationSettings(ctx, from.OrganisationID)
+	if err != nil {
+		return nil, err
+	}
+	exp := s.expiry(*m, set)
+	m.ExpiresAt = &exp
+	base := notificationBase(*m, from, d, set, s.orgName(from))
+	var rows []externalRow
+	for i := range ds {
+		if ds[i].Route != directory.RouteExternal {
+			continue
+		}
+		row, err := s.prepareExternal(ctx, *m, &ds[i], phones[strings.ToLower(ds[i].Address)], base)
+		if err != nil {
+			s.deleteExternalBlobs(ctx, ds)
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func notificationBase(m messageRow, from Sender, d Draft, set Settings, org string) Notification {
+	n := Notification{SenderName: from.Name, SenderEmail: from.Email, Organisation: org, ExpiresAt: *m.ExpiresAt,
+		Date: m.CreatedAt}
+	if set.ShowSubject {
+		n.Subject = d.Subject
+	}
+	return n
+}
+
+// orgName is the sender organisation's name from the directory.
+func (s *Service) orgName(from Sender) string {
+	res := s.router.Resolve([]string{from.Email})
+	if len(res) == 1 && res[0].Organisation != nil {
+		return res[0].Organisation.Name
+	}
+	return ""
+}
+
+func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliveryRow, phone sms.Number,
+	n Notification) (externalRow, error) {
+	token, hash, err := NewToken()
+	if err != nil {
+		return externalRow{}, err
+	}
+	sealed, err := sealBytes(m.key, phoneObject(dr.ID), []byte(phone.E164()))
+	if err != nil {
+		return externalRow{}, err
+	}
+	n.Recipient, n.Link = dr.Address, strings.TrimRight(s.cfg.External.PublicURL, "/")+"/v/"+token
+	n.MessageID = "<" + dr.ID + "@" + s.cfg.SMTPHostname + ">"
+	dr.BlobKey = m.BlobKey + "/notify/" + dr.ID
+	if dr.Size, err = s.writeNotification(ctx, m, dr.BlobKey, n); err != nil {
+		return externalRow{}, err
+	}
+	return externalRow{DeliveryID: dr.ID, MessageID: m.ID, TokenHash: hash, PhoneSealed: sealed,
+		PhoneMasked: phone.Masked(), CreatedAt: m.CreatedAt}, nil
+}
+
+// writeNotification composes, DKIM-signs (for the sender's domain, as the
+// message itself) and seals a notification; the signature is part of the blob.
+func (s *Service) writeNotification(ctx context.Context, m messageRow, key string, n Notification) (int64, error) {
+	var body bytes.Buffer
+	if err := s.notifier.WriteNotification(&body, n); err != nil {
+		return 0, fmt.Errorf("message: compose notification: %w", err)
+	}
+	domain, _, _ := directory.CheckAddress(m.SenderEmail)
+	sig, err := s.signer.Sign(ctx, m.OrganisationID, domain, bytes.NewReader(body.Bytes()))
+	if err != nil {
+		return 0, fmt.Errorf("message: DKIM sign notification: %w", err)
+	}
+	w, err := s.vault.With(m.key).Create(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("message: create notification blob: %w", err)
+	}
+	if _, err := io.WriteString(w, sig); err == nil {
+		_, err = w.Write(body.Bytes())
+	}
+	if err == nil {
+		err = w.Commit()
+	}
+	if err != nil {
+		_ = w.Abort()
+		return 0, fmt.Errorf("message: write notification: %w", err)
+	}
+	return int64(len(sig) + body.Len()), nil
+}
+
+func (s *Service) deleteExternalBlobs(ctx context.Context, ds []deliveryRow) {
+	for _, d := range ds {
+		if d.Route == directory.RouteExternal && d.BlobKey != "" {
+			s.deleteBlob(ctx, d.BlobKey)
+		}
+	}
+}
+
+// insertExternal adds the external recipients inside tx.
+func insertExternal(tx *gorm.DB, rows []externalRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.CreateInBatches(&rows, insertBatch).Error; err != nil {
+		return fmt.Errorf("message: insert external recipients: %w", err)
+	}
+	return nil
+}
+
+// externals returns the external recipients of a message by delivery id, with
+// whether each is locked out (internal/otp's subject is the delivery id).
+func (s *Store) externals(ctx context.Context, messageID string) (map[string]*ExternalStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []externalRow
+	if err := s.db.WithContext(ctx).Where("message_id = ?", messageID).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("message: read external recipients: %w", err)
+	}
+	out := make(map[string]*ExternalStatus, len(rows))
+	if len(rows) == 0 {
+		return out, nil
+	}
+	var locked []string
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.DeliveryID
+	}
+	if err := s.db.WithContext(ctx).Table("otp_subjects").Where("subject IN ? AND locked_at IS NOT NULL", ids).
+		Pluck("subject", &locked).Error; err != nil {
+		return nil, fmt.Errorf("message: read locks: %w", err)
+	}
+	for _, r := range rows {
+		out[r.DeliveryID] = &ExternalStatus{Phone: r.PhoneMasked, NotifiedAt: r.NotifiedAt, CodeSentAt: r.CodeSentAt,
+			OpenedAt: r.OpenedAt, DownloadedAt: r.DownloadedAt, RepliedAt: r.RepliedAt, RemindedAt: r.RemindedAt,
+			NewLinkRequestedAt: r.NewLinkRequestedAt, Locked: slices.Contains(locked, r.DeliveryID)}
+	}
+	return out, nil
+}
