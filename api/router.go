@@ -49,6 +49,9 @@ type Deps struct {
 	Organisations OrganisationReader // GET /api/v1/organisations/{id}/dns
 	DKIM          DNSRecords         // GET /api/v1/organisations/{id}/dns
 	Transport     TransportPreview   // "transport" in POST /api/v1/recipients/resolve
+	Revoker       Revoker            // POST /api/v1/messages/{id}/revoke
+	Unlocker      Unlocker           // POST /api/v1/messages/{id}/recipients/{address}/unlock
+	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox
 }
 
 // New builds the router with every route and middleware.
@@ -87,6 +90,15 @@ func New(opts Options, d Deps) (http.Handler, error) {
 		authed.POST("/messages", h.submit)
 		authed.GET("/messages", h.listMessages)
 		authed.GET("/messages/:id", h.getMessage)
+		if d.Revoker != nil {
+			authed.POST("/messages/:id/revoke", h.revokeMessage)
+		}
+		if d.Unlocker != nil {
+			authed.POST("/messages/:id/recipients/:address/unlock", h.unlockRecipient)
+		}
+	}
+	for _, p := range d.Pages {
+		p.Register(r)
 	}
 	if d.Organisations != nil && d.DKIM != nil {
 		authed.GET("/organisations/:id/dns", h.organisationDNS)

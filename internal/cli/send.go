@@ -13,6 +13,8 @@ import (
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/dkim"
+	"github.com/veilig/veilig/internal/external"
+	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/outbox"
 	"github.com/veilig/veilig/internal/submission"
@@ -28,6 +30,7 @@ type sending struct {
 	deliverer *delivery.Deliverer
 	outbox    *outbox.Outbox
 	messages  *message.Service
+	external  externalRoute
 }
 
 // smtpHostname is VEILIG_SMTP_HOSTNAME or the host name.
@@ -61,16 +64,37 @@ func newSending(s *setup, live *directory.Live) (*sending, error) {
 	if snd.deliverer, err = newDeliverer(s, host); err != nil {
 		return nil, err
 	}
-	snd.outbox, err = outbox.New(outbox.Config{Workers: s.cfg.DeliveryWorkers, MaxAge: s.cfg.DeliveryMaxAge,
-		SMTPHostname: host, JobTimeout: s.cfg.DeliveryTimeout, RescueAfter: s.cfg.DeliveryRescue},
-		outbox.Deps{DB: s.db, Store: snd.store, Deliverer: snd.deliverer, Log: s.log})
+	if err := snd.newOutbox(s, host); err != nil {
+		return nil, err
+	}
+	snd.messages, err = message.New(message.Config{MaxRecipients: s.cfg.MaxRecipients, SMTPHostname: host,
+		External: externalConfig(s)},
+		message.Deps{DB: s.db, Vault: snd.vault, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
+			Queue: snd.outbox, Notifier: notifier{snd.external.notify}, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
-	snd.messages, err = message.New(message.Config{MaxRecipients: s.cfg.MaxRecipients, SMTPHostname: host},
-		message.Deps{DB: s.db, Vault: snd.vault, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
-			Queue: snd.outbox, Log: s.log})
-	return &snd, err
+	return &snd, snd.external.wire(s, &snd, ring)
+}
+
+// newOutbox builds the outbox; with the dev mailbox on, it delivers there.
+func (snd *sending) newOutbox(s *setup, host string) error {
+	var err error
+	if snd.external.mailbox, err = newMailbox(s); err != nil {
+		return err
+	}
+	if snd.external.notify, err = notify.New(); err != nil {
+		return err
+	}
+	snd.external.notices = external.NewNotices(snd.store, snd.external.notify, host, s.cfg.PublicURL)
+	var deliverer outbox.Deliverer = snd.deliverer
+	if snd.external.mailbox != nil {
+		deliverer = snd.external.mailbox
+	}
+	snd.outbox, err = outbox.New(outbox.Config{Workers: s.cfg.DeliveryWorkers, MaxAge: s.cfg.DeliveryMaxAge,
+		SMTPHostname: host, JobTimeout: s.cfg.DeliveryTimeout, RescueAfter: s.cfg.DeliveryRescue},
+		outbox.Deps{DB: s.db, Store: snd.store, Deliverer: deliverer, Notices: snd.external.notices, Log: s.log})
+	return err
 }
 
 func newDeliverer(s *setup, host string) (*delivery.Deliverer, error) {

@@ -99,12 +99,14 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 		SpoolDir: filepath.Join(s.cfg.DataDir, "spool"), SPFInclude: "_spf." + host},
 		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
 			Tokens: a.auth, Ready: readiness(s.db), Messages: a.send.messages, Organisations: store,
-			DKIM: a.send.keys, Transport: a.send.deliverer})
+			DKIM: a.send.keys, Transport: a.send.deliverer, Revoker: a.send.messages,
+			Unlocker: a.send.unlocker(), Pages: a.send.pages()})
 }
 
 func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
 	go a.send.runOutbox(ctx, a.s, outboxDone)
 	go a.send.sweepLoop(ctx, a.s)
+	go a.send.lifecycleLoop(ctx, a.s)
 	go watchIndex(ctx, a.live, a.metrics, a.s.cfg.IndexRefresh, a.s.log)
 	if a.syncer != nil && a.s.cfg.LDAPSyncInterval > 0 {
 		go syncLoop(ctx, a.s, a.syncer, a.metrics)

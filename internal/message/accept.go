@@ -130,7 +130,7 @@ func (s *Service) finishRecipients(d Draft, rcpts []recipient, found compose.Rec
 // commitRows inserts the message, deliveries and jobs; on failure the blob goes.
 func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, d Draft, rcpts []recipient,
 	phones map[string]sms.Number) (Accepted, error) {
-	ds, err := s.deliveryRows(ctx, m, from, rcpts)
+	ds, err := s.deliveryRows(ctx, m, from, d, rcpts)
 	var ext []externalRow
 	if err == nil {
 		ext, err = s.external(ctx, &m, from, d, ds, phones)
@@ -180,7 +180,7 @@ func (s *Service) newMessage(from Sender, d Draft, key string) (messageRow, erro
 	m := messageRow{ID: id, OrganisationID: from.OrganisationID, SenderUserID: from.UserID,
 		SenderEmail: from.Email, SenderName: from.Name, key: dk, wrapped: wrapped, ClientMessageID: d.ClientMessageID,
 		MessageIDHeader: "<" + id + "@" + s.cfg.SMTPHostname + ">", BlobKey: "messages/" + id,
-		Status: StateSending, CreatedAt: now, UpdatedAt: now}
+		Status: StateSending, ReplyTo: d.replyTo, CreatedAt: now, UpdatedAt: now}
 	if key != "" {
 		m.IdempotencyKey = &key
 	}
@@ -204,12 +204,12 @@ func (s *Service) composition(m messageRow, from Sender, rcpts []recipient) comp
 
 // deliveryRows makes one delivery per recipient, plus the sender's own copy when
 // their organisation wants it and the sender is not a recipient already.
-func (s *Service) deliveryRows(ctx context.Context, m messageRow, from Sender, rcpts []recipient) ([]deliveryRow, error) {
+func (s *Service) deliveryRows(ctx context.Context, m messageRow, from Sender, d Draft, rcpts []recipient) ([]deliveryRow, error) {
 	ds := make([]deliveryRow, 0, len(rcpts)+1)
 	for i, r := range rcpts {
 		ds = append(ds, newDelivery(m, i, r))
 	}
-	self, ok, err := s.selfCopy(ctx, from, rcpts)
+	self, ok, err := s.selfCopy(ctx, from, d, rcpts)
 	if err != nil || !ok {
 		return ds, err
 	}
@@ -222,7 +222,10 @@ func newDelivery(m messageRow, pos int, r recipient) deliveryRow {
 		CreatedAt: m.CreatedAt, UpdatedAt: m.CreatedAt}
 }
 
-func (s *Service) selfCopy(ctx context.Context, from Sender, rcpts []recipient) (recipient, bool, error) {
+func (s *Service) selfCopy(ctx context.Context, from Sender, d Draft, rcpts []recipient) (recipient, bool, error) {
+	if d.noSelfCopy {
+		return recipient{}, false, nil
+	}
 	set, err := s.store.OrganisationSettings(ctx, from.OrganisationID)
 	if err != nil || !set.SelfCopy {
 		return recipient{}, false, err

@@ -126,3 +126,12 @@ func (s *Store) Revoke(ctx context.Context, senderUserID, id string) error {
 	}
 	return s.shred(ctx, id, now)
 }
+
+// Revoke withdraws the sender's message id (POST /api/v1/messages/{id}/revoke).
+func (s *Service) Revoke(ctx context.Context, from Sender, id string) error {
+	if err := s.store.Revoke(ctx, from.UserID, id); err != nil {
+		return err
+	}
+	s.log.Info("message withdrawn", "message", id, "sender", from.UserID)
+	return nil
+}

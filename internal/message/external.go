@@ -66,6 +66,7 @@ type externalRow struct {
 	DeliveryID         string `gorm:"primaryKey"`
 	MessageID          string
 	TokenHash          []byte
+	ReminderTokenHash  []byte
 	PhoneSealed        []byte
 	PhoneMasked        string
 	NotifiedAt         *time.Time
@@ -178,8 +179,11 @@ func notificationBase(m messageRow, from Sender, d Draft, set Settings, org stri
 }
 
 // orgName is the sender organisation's name from the directory.
-func (s *Service) orgName(from Sender) string {
-	res := s.router.Resolve([]string{from.Email})
+func (s *Service) orgName(from Sender) string { return s.OrganisationName(from.Email) }
+
+// OrganisationName is the name of the community organisation of address, or "".
+func (s *Service) OrganisationName(address string) string {
+	res := s.router.Resolve([]string{address})
 	if len(res) == 1 && res[0].Organisation != nil {
 		return res[0].Organisation.Name
 	}
@@ -198,7 +202,7 @@ func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliver
 	}
 	n.Recipient, n.Link = dr.Address, strings.TrimRight(s.cfg.External.PublicURL, "/")+"/v/"+token
 	n.MessageID = "<" + dr.ID + "@" + s.cfg.SMTPHostname + ">"
-	dr.BlobKey = m.BlobKey + "/notify/" + dr.ID
+	dr.BlobKey = "notifications/" + dr.ID
 	if dr.Size, err = s.writeNotification(ctx, m, dr.BlobKey, n); err != nil {
 		return externalRow{}, err
 	}

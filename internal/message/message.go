@@ -103,6 +103,12 @@ type Draft struct {
 	// EnvelopeRecipients are the SMTP submission's RCPT TO addresses; they win over
 	// the headers of Raw.
 	EnvelopeRecipients []string
+
+	// Set only by Reply (never from a request): extra header fields of the
+	// composed message, no self-copy, and the external recipient replying.
+	headers    [][2]string
+	noSelfCopy bool
+	replyTo    string
 }
 
 // Accepted answers a submission.

@@ -149,9 +149,6 @@ func (s *Store) blobOwner(ctx context.Context, key string) (string, error) {
 	if id, ok := strings.CutPrefix(key, "messages/"); ok && !strings.Contains(id, "/") {
 		return id, nil
 	}
-	if id, _, ok := strings.Cut(strings.TrimPrefix(key, "messages/"), "/"); ok && strings.HasPrefix(key, "messages/") {
-		return id, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	var ids []string

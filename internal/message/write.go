@@ -99,7 +99,8 @@ func (s *Service) write(ctx context.Context, c composed, d Draft) (*pending, err
 	var found compose.Recipients
 	writeFn := func(w io.Writer) error {
 		return compose.Write(w, compose.Message{From: c.from, To: c.to, Cc: c.cc, Subject: d.Subject,
-			Text: d.Text, HTML: d.HTML, MessageID: c.messageID, Date: c.date, Attachments: d.Attachments})
+			Text: d.Text, HTML: d.HTML, MessageID: c.messageID, Date: c.date, Attachments: d.Attachments,
+			ExtraHeaders: d.headers})
 	}
 	if d.Raw != nil {
 		writeFn = func(w io.Writer) error {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/veilig/veilig/internal/clientkey"
 	"github.com/veilig/veilig/internal/database"
 )
 
@@ -43,6 +44,14 @@ func (e *LimitError) Error() string {
 }
 
 func (e *LimitError) Unwrap() error { return e.Err }
+
+// WrongCodeError is a wrong code with the tries left on it; it wraps ErrWrongCode.
+type WrongCodeError struct{ Remaining int }
+
+func (e *WrongCodeError) Error() string {
+	return fmt.Sprintf("%v (%d tries left)", ErrWrongCode, e.Remaining)
+}
+func (e *WrongCodeError) Unwrap() error { return ErrWrongCode }
 
 // Config sets the code rules; zero fields take the defaults in brackets.
 type Config struct {
@@ -118,7 +127,7 @@ type Service struct {
 	db  *database.DB
 	cfg Config
 	log *slog.Logger
-	ips *ipLimiter
+	ips *clientkey.Limiter
 }
 
 // New returns a Service over db (migrated to 00006 or later).
@@ -130,7 +139,7 @@ func New(db *database.DB, cfg Config, log *slog.Logger) (*Service, error) {
 	secret := append([]byte(nil), cfg.Secret...)
 	cfg.Secret = secret
 	return &Service{db: db, cfg: cfg, log: log,
-		ips: newIPLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTrackedIPs)}, nil
+		ips: clientkey.NewLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTrackedIPs)}, nil
 }
 
 // now is the clock in UTC at the database's precision (microseconds).

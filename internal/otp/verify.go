@@ -19,7 +19,7 @@ import (
 // *LimitError wrapping ErrTooManyAttempts when clientIP made too many attempts.
 func (s *Service) Verify(ctx context.Context, subject, code, clientIP string) error {
 	now := s.now()
-	if wait := s.ips.take(now, clientIP); wait > 0 {
+	if wait := s.ips.Take(now, clientIP); wait > 0 {
 		s.log.Warn("otp verify refused", "subject", subject, "client", clientIP, "err", ErrTooManyAttempts)
 		return &LimitError{RetryAfter: wait, Err: ErrTooManyAttempts}
 	}
@@ -154,7 +154,7 @@ func (s *Service) countFailure(tx *gorm.DB, c codeRow, now time.Time) (outcome, 
 	case codeFails[0] >= s.cfg.MaxCodeFailures:
 		return fmt.Errorf("%w (%w)", ErrWrongCode, ErrCodeExhausted), nil
 	}
-	return ErrWrongCode, nil
+	return &WrongCodeError{Remaining: s.cfg.MaxCodeFailures - codeFails[0]}, nil
 }
 
 // countSubjectFailure counts a wrong try against the subject and locks it at
@@ -177,6 +177,19 @@ func (s *Service) countSubjectFailure(tx *gorm.DB, subject string, now time.Time
 		return false, fmt.Errorf("otp: lock subject: %w", err)
 	}
 	return true, nil
+}
+
+// Locked reports whether subject is locked after too many wrong codes.
+func (s *Service) Locked(ctx context.Context, subject string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	var n int64
+	err := s.db.WithContext(ctx).Table("otp_subjects").Where("subject = ? AND locked_at IS NOT NULL", subject).
+		Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("otp: read lock: %w", err)
+	}
+	return n > 0, nil
 }
 
 // Unlock lifts the subject's lock and clears its failure count; the sender

@@ -75,11 +75,18 @@ type Deliverer interface {
 
 var _ Deliverer = (*delivery.Deliverer)(nil)
 
+// NoticeRenderer renders, at delivery time, a notice to a sender that is stored
+// without content (internal/external: first open, locked, new link).
+type NoticeRenderer interface {
+	RenderNotice(ctx context.Context, d message.Delivery) ([]byte, error)
+}
+
 // Deps are the collaborators of the outbox.
 type Deps struct {
 	DB        *database.DB
 	Store     *message.Store
 	Deliverer Deliverer
+	Notices   NoticeRenderer // renders notices stored without content (optional)
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -89,6 +96,7 @@ type Outbox struct {
 	cfg       Config
 	store     *message.Store
 	deliverer Deliverer
+	notices   NoticeRenderer
 	log       *slog.Logger
 	now       func() time.Time
 	client    *river.Client[*sql.Tx]
@@ -113,7 +121,7 @@ func New(cfg Config, deps Deps) (*Outbox, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	o := &Outbox{cfg: cfg, store: deps.Store, deliverer: deps.Deliverer,
+	o := &Outbox{cfg: cfg, store: deps.Store, deliverer: deps.Deliverer, notices: deps.Notices,
 		log: deps.Log, now: deps.Now}
 	if o.client, err = o.newClient(deps.DB); err != nil {
 		return nil, err

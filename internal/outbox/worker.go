@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,18 +79,25 @@ func (o *Outbox) work(ctx context.Context, r run) error {
 	if d.Content == nil && (d.BlobKey != "" || d.Kind != message.KindNotice) {
 		return o.record(ctx, d, message.Outcome{Status: message.StatusFailed, Reason: purgedReason})
 	}
+	env, err := o.envelope(ctx, d)
+	if err != nil {
+		return err // retried by River
+	}
 	started := o.now()
-	res := o.deliverer.Deliver(ctx, d.Domain, o.envelope(ctx, d))
+	res := o.deliverer.Deliver(ctx, d.Domain, env)
 	return o.record(ctx, d, o.decide(d, r, res, started))
 }
 
 // envelope is what goes to the transport: the blob with the DKIM-Signature
 // header field before it, from the sender — or from the null reverse-path for a
 // notice, which must never cause a bounce itself (RFC 5321 §4.5.5, RFC 3834 §3.3).
-func (o *Outbox) envelope(ctx context.Context, d message.Delivery) delivery.Envelope {
+func (o *Outbox) envelope(ctx context.Context, d message.Delivery) (delivery.Envelope, error) {
 	from := d.SenderEmail
 	if d.Kind == message.KindNotice {
 		from = ""
+	}
+	if d.Kind == message.KindNotice && d.BlobKey == "" {
+		return o.rendered(ctx, d)
 	}
 	return delivery.Envelope{From: from, To: []string{d.Address}, Size: int64(len(d.DKIMSignature)) + d.Size,
 		Open: func() (io.ReadCloser, error) {
@@ -101,7 +109,20 @@ func (o *Outbox) envelope(ctx context.Context, d message.Delivery) delivery.Enve
 				return nil, fmt.Errorf("outbox: open message %s: %w", d.MessageID, err)
 			}
 			return readCloser{Reader: io.MultiReader(strings.NewReader(d.DKIMSignature), rc), Closer: rc}, nil
-		}}
+		}}, nil
+}
+
+// rendered is a notice rendered now from the record (it has no blob).
+func (o *Outbox) rendered(ctx context.Context, d message.Delivery) (delivery.Envelope, error) {
+	if o.notices == nil {
+		return delivery.Envelope{}, fmt.Errorf("outbox: notice %s has no content and no renderer", d.ID)
+	}
+	b, err := o.notices.RenderNotice(ctx, d)
+	if err != nil {
+		return delivery.Envelope{}, fmt.Errorf("outbox: render notice %s: %w", d.ID, err)
+	}
+	return delivery.Envelope{To: []string{d.Address}, Size: int64(len(b)),
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}, nil
 }
 
 type readCloser struct {

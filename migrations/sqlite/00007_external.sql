@@ -28,12 +28,13 @@ ALTER TABLE organisation_settings ADD COLUMN notify_first_open BOOLEAN NOT NULL 
 ALTER TABLE organisation_settings ADD COLUMN sms_daily_cap INTEGER NOT NULL DEFAULT -1;
 
 -- One external recipient of a message (its delivery is the notification e-mail).
--- The link token is stored only as its SHA-256; the phone number only sealed with
+-- The link token (and a reminder's fresh one) is stored only as its SHA-256; the phone number only sealed with
 -- the message's data key (phone_masked is what people are shown).
 CREATE TABLE external_recipients (
     delivery_id           TEXT PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
     message_id            TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     token_hash            BLOB NOT NULL UNIQUE,
+    reminder_token_hash   BLOB UNIQUE,
     phone_sealed          BLOB,
     phone_masked          TEXT NOT NULL,
     notified_at           DATETIME,

@@ -1,16 +1,14 @@
-package otp
+package clientkey
 
 import (
 	"container/list"
 	"sync"
 	"time"
-
-	"github.com/veilig/veilig/internal/clientkey"
 )
 
-// ipLimiter allows max attempts per client and fixed window, remembering at
+// Limiter allows max attempts per client and fixed window, remembering at
 // most size clients (least recently used are forgotten).
-type ipLimiter struct {
+type Limiter struct {
 	max    int
 	window time.Duration
 	size   int
@@ -19,22 +17,24 @@ type ipLimiter struct {
 	order  *list.List // front: most recently used
 }
 
-type ipEntry struct {
+type entry struct {
 	key   string
 	start time.Time
 	count int
 }
 
-func newIPLimiter(max int, window time.Duration, size int) *ipLimiter {
-	return &ipLimiter{max: max, window: window, size: size,
+// NewLimiter returns a Limiter of max attempts per client per window over at
+// most size clients.
+func NewLimiter(max int, window time.Duration, size int) *Limiter {
+	return &Limiter{max: max, window: window, size: size,
 		items: make(map[string]*list.Element), order: list.New()}
 }
 
-// take counts an attempt from client, or returns how long it must wait.
-func (l *ipLimiter) take(now time.Time, client string) time.Duration {
+// Take counts an attempt from client, or returns how long it must wait.
+func (l *Limiter) Take(now time.Time, client string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.entry(clientkey.Of(client))
+	e := l.entry(Of(client))
 	if !now.Before(e.start.Add(l.window)) {
 		e.start, e.count = now, 0
 	}
@@ -46,17 +46,17 @@ func (l *ipLimiter) take(now time.Time, client string) time.Duration {
 }
 
 // entry returns the client's entry, creating it and evicting the oldest.
-func (l *ipLimiter) entry(key string) *ipEntry {
+func (l *Limiter) entry(key string) *entry {
 	if el, ok := l.items[key]; ok {
 		l.order.MoveToFront(el)
-		return el.Value.(*ipEntry)
+		return el.Value.(*entry)
 	}
-	e := &ipEntry{key: key}
+	e := &entry{key: key}
 	l.items[key] = l.order.PushFront(e)
 	for l.order.Len() > l.size {
 		oldest := l.order.Back()
 		l.order.Remove(oldest)
-		delete(l.items, oldest.Value.(*ipEntry).key)
+		delete(l.items, oldest.Value.(*entry).key)
 	}
 	return e
 }

@@ -1,0 +1,202 @@
+package external
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/clientkey"
+	"github.com/veilig/veilig/internal/message"
+	"github.com/veilig/veilig/internal/otp"
+	"github.com/veilig/veilig/internal/sms"
+	"github.com/veilig/veilig/internal/viewer"
+)
+
+// ipLimiter bounds the SMS one client address can trigger.
+type ipLimiter = clientkey.Limiter
+
+func newIPLimiter(max int, window time.Duration, size int) *ipLimiter {
+	return clientkey.NewLimiter(max, window, size)
+}
+
+// amsterdam is the time zone of the daily SMS cap.
+var amsterdam = mustZone("Europe/Amsterdam")
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// SendCode sends a one-time code to the recipient's phone. Limits, in order:
+// the client address, the code issue limit of the recipient (internal/otp), and
+// the organisation's daily SMS cap.
+func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) error {
+	sess, l, err := s.session(ctx, sessionToken)
+	if err != nil {
+		return err
+	}
+	if v, err := s.visit(ctx, l, sess); err != nil || v.State != viewer.StateActive {
+		return errors.Join(err, viewer.ErrNoSession)
+	}
+	if wait := s.ips.Take(s.now(), clientIP); wait > 0 {
+		return &viewer.LimitError{RetryAfter: wait}
+	}
+	phone, err := s.phone(ctx, l)
+	if err != nil {
+		return err
+	}
+	code, err := s.otp.Issue(ctx, l.DeliveryID)
+	if err != nil {
+		return codeError(err)
+	}
+	if err := s.spend(ctx, l.OrganisationID); err != nil {
+		return err
+	}
+	return s.sendSMS(ctx, sess, l, phone, code)
+}
+
+func (s *Service) phone(ctx context.Context, l message.Link) (sms.Number, error) {
+	raw, err := s.store.Phone(ctx, l)
+	if err != nil {
+		return sms.Number{}, err
+	}
+	return sms.Normalize(raw, "NL")
+}
+
+func (s *Service) sendSMS(ctx context.Context, sess sessionRow, l message.Link, to sms.Number, code string) error {
+	text := fmt.Sprintf("Veilig: uw code is %s (10 min). Your code is %s. %s", code, code, s.cfg.PublicHost)
+	if _, err := s.sms.Send(ctx, sms.Message{To: to, Text: text, Reference: refOf(l.DeliveryID)}); err != nil {
+		s.log.Warn("one-time code SMS failed", "delivery", l.DeliveryID, "phone", to, "err", err)
+		return fmt.Errorf("external: send code: %w", err)
+	}
+	if err := s.setSession(ctx, sess, "code_sent_at"); err != nil {
+		return err
+	}
+	_, err := s.store.RecordEvent(ctx, l.DeliveryID, message.EventCodeSent)
+	s.log.Info("one-time code sent", "delivery", l.DeliveryID, "phone", to)
+	return err
+}
+
+// refOf is the SMS reference: the delivery id without dashes (no personal data).
+func refOf(id string) string {
+	out := make([]byte, 0, 32)
+	for i := 0; i < len(id) && len(out) < 32; i++ {
+		if id[i] != '-' {
+			out = append(out, id[i])
+		}
+	}
+	return string(out)
+}
+
+// codeError maps internal/otp's errors to the viewer's.
+func codeError(err error) error {
+	var le *otp.LimitError
+	var we *otp.WrongCodeError
+	switch {
+	case errors.As(err, &le):
+		return &viewer.LimitError{RetryAfter: le.RetryAfter}
+	case errors.Is(err, otp.ErrLocked):
+		return viewer.ErrNoSession // the state page says locked
+	case errors.As(err, &we):
+		return &viewer.CodeError{Remaining: we.Remaining}
+	case errors.Is(err, otp.ErrWrongCode):
+		return &viewer.CodeError{}
+	case errors.Is(err, otp.ErrExpired), errors.Is(err, otp.ErrUsed), errors.Is(err, otp.ErrNoCode),
+		errors.Is(err, otp.ErrCodeExhausted):
+		return viewer.ErrCodeExpired
+	}
+	return err
+}
+
+// spendRow counts SMS per organisation and day.
+type spendRow struct {
+	OrganisationID string `gorm:"primaryKey"`
+	Day            string `gorm:"primaryKey"`
+	Sent           int
+}
+
+func (spendRow) TableName() string { return "sms_spend" }
+
+// spend counts one SMS against the organisation's daily cap, or refuses it
+// until the next day (Europe/Amsterdam).
+func (s *Service) spend(ctx context.Context, orgID string) error {
+	limit, err := s.dailyCap(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	now := s.now().In(amsterdam)
+	day := now.Format(time.DateOnly)
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	refused := false
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var refusedTx bool
+		refusedTx, err := countSMS(tx, orgID, day, limit)
+		refused = refusedTx
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("external: count SMS: %w", err)
+	}
+	if refused {
+		s.log.Warn("daily SMS cap reached", "organisation", orgID, "cap", limit)
+		next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, amsterdam)
+		return &viewer.LimitError{RetryAfter: next.Sub(now)}
+	}
+	return nil
+}
+
+// countSMS increments the day's count if under limit; it reports a refusal.
+func countSMS(tx *gorm.DB, orgID, day string, limit int) (bool, error) {
+	res := tx.Exec(`INSERT INTO sms_spend (organisation_id, day, sent) VALUES (?, ?, 0)
+		ON CONFLICT (organisation_id, day) DO NOTHING`, orgID, day)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	res = tx.Model(&spendRow{}).Where("organisation_id = ? AND day = ? AND sent < ?", orgID, day, limit).
+		Update("sent", gorm.Expr("sent + 1"))
+	return res.RowsAffected == 0, res.Error
+}
+
+func (s *Service) dailyCap(ctx context.Context, orgID string) (int, error) {
+	set, err := s.store.OrganisationSettings(ctx, orgID)
+	if err != nil {
+		return 0, err
+	}
+	if set.SMSDailyCap >= 0 {
+		return set.SMSDailyCap, nil
+	}
+	return s.cfg.DailySMSCap, nil
+}
+
+// VerifyCode checks a code; on success the session is verified. A recipient
+// locked by this try has the sender told.
+func (s *Service) VerifyCode(ctx context.Context, sessionToken, code, clientIP string) error {
+	sess, l, err := s.session(ctx, sessionToken)
+	if err != nil {
+		return err
+	}
+	if v, err := s.visit(ctx, l, sess); err != nil || v.State != viewer.StateActive {
+		return errors.Join(err, viewer.ErrNoSession)
+	}
+	if err := s.otp.Verify(ctx, l.DeliveryID, code, clientIP); err != nil {
+		if errors.Is(err, otp.ErrLocked) {
+			s.notifySender(ctx, l, message.NoticeLocked)
+		}
+		return codeError(err)
+	}
+	return s.setSession(ctx, sess, "verified_at")
+}
+
+// notifySender queues a notice to the sender; a failure is logged, not shown.
+func (s *Service) notifySender(ctx context.Context, l message.Link, kind string) {
+	if err := s.store.AddSenderNotice(ctx, l, kind, s.queue); err != nil {
+		s.log.Error("could not queue a notice to the sender", "delivery", l.DeliveryID, "kind", kind, "err", err)
+	}
+}
