@@ -10,7 +10,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/message/compose"
+	spoolpkg "github.com/veilig/veilig/internal/spool"
 )
 
 // Messages accepts, stores and reports the messages a sender submits
@@ -227,15 +227,15 @@ func (h *handlers) uploadFailed(c *gin.Context, err error) {
 }
 
 func readRaw(body io.Reader, sp *spool) (message.Draft, error) {
-	path, err := sp.write(body)
+	f, err := sp.write(body)
 	if err != nil {
 		return message.Draft{}, err
 	}
-	f, err := sp.open(path)
+	raw, err := f.Open() // closed by sp.remove
 	if err != nil {
-		return message.Draft{}, err
+		return message.Draft{}, fmt.Errorf("api: %w", err)
 	}
-	return message.Draft{Raw: f}, nil
+	return message.Draft{Raw: raw}, nil
 }
 
 func readMultipart(mr *multipart.Reader, sp *spool) (message.Draft, error) {
@@ -392,37 +392,31 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// spool keeps one request's uploads in private files ($DataDir/spool, 0600) and
-// removes them when the request ends, whatever happened.
+// spool keeps one request's uploads in sealed files ($DataDir/spool, 0600,
+// encrypted under a key that lives only in memory) and removes them when the
+// request ends, whatever happened.
 type spool struct {
-	dir   string
-	paths []string
-	files []*os.File
+	dir string
+	sp  *spoolpkg.Spool // made by the first write
 }
 
-// write copies r into a new spool file and returns its path.
-func (s *spool) write(r io.Reader) (string, error) {
-	f, err := os.CreateTemp(s.dir, "upload-*")
-	if err != nil {
-		return "", fmt.Errorf("api: spool: %w", err)
+// write streams r into a new sealed spool file. Size errors pass through for
+// uploadFailed; a failing disk is an internal error.
+func (s *spool) write(r io.Reader) (spoolpkg.File, error) {
+	if s.sp == nil {
+		sp, err := spoolpkg.New(s.dir)
+		if err != nil {
+			return spoolpkg.File{}, fmt.Errorf("api: %w", err)
+		}
+		s.sp = sp
 	}
-	s.paths = append(s.paths, f.Name())
-	_, err = io.Copy(f, r)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("api: spool: %w", cerr)
+	f, err := s.sp.Write(r)
+	switch {
+	case errors.Is(err, spoolpkg.ErrStorage):
+		return spoolpkg.File{}, fmt.Errorf("api: %w", err)
+	case err != nil:
+		return spoolpkg.File{}, bodyError(err)
 	}
-	if err != nil {
-		return "", bodyError(err)
-	}
-	return f.Name(), nil
-}
-
-func (s *spool) open(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("api: spool: %w", err)
-	}
-	s.files = append(s.files, f)
 	return f, nil
 }
 
@@ -441,23 +435,20 @@ func (s *spool) attachment(part *multipart.Part) (compose.Attachment, error) {
 	if mt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type")); err == nil && strings.Contains(mt, "/") {
 		ct = mt
 	}
-	path, err := s.write(part)
+	f, err := s.write(part)
 	if err != nil {
 		return compose.Attachment{}, err
 	}
-	return compose.Attachment{Name: name, ContentType: ct,
-		Open: func() (io.ReadCloser, error) { return os.Open(path) }}, nil
+	return compose.Attachment{Name: name, ContentType: ct, Open: f.Open}, nil
 }
 
 // remove closes and deletes every spool file of the request.
 func (s *spool) remove(log *slog.Logger) {
-	for _, f := range s.files {
-		_ = f.Close()
+	if s.sp == nil {
+		return
 	}
-	for _, p := range s.paths {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			log.Error("removing a spool file failed", "path", p, "err", err)
-		}
+	if err := s.sp.Remove(); err != nil {
+		log.Error("removing spool files failed", "err", err)
 	}
 }
 

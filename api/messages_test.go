@@ -46,6 +46,7 @@ type fakeMessages struct {
 	replayed bool
 	calls    []acceptCall
 	onRead   func() // called while an attachment is being read (memory probe)
+	spoolDir string // when set, Accept records what the spool holds on disk
 	status   map[string]message.Status
 	owner    map[string]string // message id → sender user id
 	pages    map[string]page   // cursor → page
@@ -68,17 +69,26 @@ type acceptCall struct {
 	draft       message.Draft
 	attachments []readBack
 	raw         readBack
+	spool       []spoolFile // the spool directory while Accept runs
 }
+
+// spoolFile is one file in the spool directory as Accept sees it.
+type spoolFile struct {
+	Mode      os.FileMode
+	Plaintext bool // holds spoolCanary
+}
+
+// spoolCanary is planted in uploads; it must never be found in the spool.
+const spoolCanary = "CANARY-spool-7f3a9c"
 
 // readBack is an uploaded file as the service reads it.
 type readBack struct {
 	Name, ContentType, SHA256 string
 	Size                      int64
-	Mode                      os.FileMode
 }
 
 func (f *fakeMessages) Accept(ctx context.Context, from message.Sender, d message.Draft, key string) (message.Accepted, error) {
-	call := acceptCall{from: from, key: key, draft: d}
+	call := acceptCall{from: from, key: key, draft: d, spool: f.scanSpool()}
 	for _, a := range d.Attachments {
 		rc, err := a.Open()
 		if err != nil {
@@ -105,11 +115,6 @@ func (f *fakeMessages) Accept(ctx context.Context, from message.Sender, d messag
 
 func (f *fakeMessages) readBack(rc io.Reader) readBack {
 	var rb readBack
-	if file, ok := rc.(*os.File); ok {
-		if st, err := file.Stat(); err == nil {
-			rb.Mode = st.Mode().Perm()
-		}
-	}
 	h := sha256.New()
 	buf := make([]byte, 64<<10)
 	for {
@@ -125,6 +130,26 @@ func (f *fakeMessages) readBack(rc io.Reader) readBack {
 	}
 	rb.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return rb
+}
+
+// scanSpool lists the files in spoolDir with their modes and whether they hold
+// spoolCanary in plaintext.
+func (f *fakeMessages) scanSpool() []spoolFile {
+	if f.spoolDir == "" {
+		return nil
+	}
+	entries, _ := os.ReadDir(f.spoolDir)
+	out := make([]spoolFile, 0, len(entries))
+	for _, e := range entries {
+		var sf spoolFile
+		if info, err := e.Info(); err == nil {
+			sf.Mode = info.Mode().Perm()
+		}
+		b, err := os.ReadFile(filepath.Join(f.spoolDir, e.Name()))
+		sf.Plaintext = err != nil || bytes.Contains(b, []byte(spoolCanary))
+		out = append(out, sf)
+	}
+	return out
 }
 
 func (f *fakeMessages) Get(_ context.Context, from message.Sender, id string) (message.Status, error) {
@@ -220,6 +245,19 @@ func (f form) build(t *testing.T) (body, contentType string) {
 
 func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 
+// sealedSpool checks that while Accept ran the spool held n private files and
+// none of them held the uploads in plaintext (issue 4: no plaintext on disk).
+func sealedSpool(t *testing.T, got []spoolFile, n int) {
+	t.Helper()
+	want := make([]spoolFile, n)
+	for i := range want {
+		want[i] = spoolFile{Mode: 0o600}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spool files during Accept (-want +got):\n%s", diff)
+	}
+}
+
 func spoolEmpty(t *testing.T, dir string) {
 	t.Helper()
 	left, err := os.ReadDir(dir)
@@ -247,8 +285,8 @@ type problemBody struct {
 func TestMessages(t *testing.T) {
 	c := loadContract(t)
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
-		fake := &fakeMessages{}
 		spoolDir := filepath.Join(t.TempDir(), "spool")
+		fake := &fakeMessages{spoolDir: spoolDir}
 		e := newEnv(t, db, c, withMessages(fake, spoolDir, testMaxBody))
 		if _, err := e.auth.Users().Create(context.Background(), auth.NewUser{Email: adminMail, Role: auth.RoleOrgAdmin, Password: password}); err != nil {
 			t.Fatal(err)
@@ -268,12 +306,12 @@ func TestMessages(t *testing.T) {
 }
 
 func testSubmitMultipart(t *testing.T, e *env, fake *fakeMessages, token, spoolDir string) {
-	pdf := strings.Repeat("%PDF-1.7 binary \x00\xff ", 5000)
+	pdf := strings.Repeat("%PDF-1.7 binary \x00\xff "+spoolCanary, 2500)
 	body, ct := form{
 		message: `{"to":["jan.devries@ede.example"],"cc":["g.bakker@ede.example"],"bcc":["x@utrecht.example"],` +
 			`"subject":"Dossier 42 — Zoë","text":"Zie bijlage.","html":"<p>Zie bijlage.</p>","expires_in_days":7,` +
 			`"client_message_id":"outlook-123","phones":{"a@b.nl":"+31612345678"}}`,
-		files: []formFile{{"rapport.pdf", "application/pdf", pdf}, {"notities.txt", "", "hallo"}},
+		files: []formFile{{"rapport.pdf", "application/pdf", pdf}, {"notities.txt", "", "hallo " + spoolCanary}},
 	}.build(t)
 	rec := e.do(request{method: "POST", path: "/api/v1/messages", token: token, contentType: ct, body: body,
 		header: http.Header{"Idempotency-Key": {"key-0001"}}})
@@ -299,25 +337,27 @@ func testSubmitMultipart(t *testing.T, e *env, fake *fakeMessages, token, spoolD
 		t.Errorf("draft = %+v key %q", d, call.key)
 	}
 	want := []readBack{
-		{Name: "rapport.pdf", ContentType: "application/pdf", SHA256: sum(pdf), Size: int64(len(pdf)), Mode: 0o600},
-		{Name: "notities.txt", ContentType: "application/octet-stream", SHA256: sum("hallo"), Size: 5, Mode: 0o600},
+		{Name: "rapport.pdf", ContentType: "application/pdf", SHA256: sum(pdf), Size: int64(len(pdf))},
+		{Name: "notities.txt", ContentType: "application/octet-stream", SHA256: sum("hallo " + spoolCanary), Size: int64(len("hallo " + spoolCanary))},
 	}
 	if diff := cmp.Diff(want, call.attachments); diff != "" {
 		t.Errorf("attachments (-want +got):\n%s", diff)
 	}
+	sealedSpool(t, call.spool, 2)
 	spoolEmpty(t, spoolDir)
 }
 
 func testSubmitRaw(t *testing.T, e *env, fake *fakeMessages, token, spoolDir string) {
-	raw := "To: jan.devries@ede.example\r\nSubject: test\r\n\r\nHallo.\r\n"
+	raw := "To: jan.devries@ede.example\r\nSubject: test\r\n\r\nHallo " + spoolCanary + ".\r\n"
 	rec := e.do(request{method: "POST", path: "/api/v1/messages", token: token, contentType: "message/rfc822", body: raw})
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", rec.Code, rec.Body)
 	}
 	call := fake.last(t)
-	if call.raw.SHA256 != sum(raw) || call.raw.Mode != 0o600 || call.key != "" || len(call.draft.To) != 0 {
+	if call.raw.SHA256 != sum(raw) || call.key != "" || len(call.draft.To) != 0 {
 		t.Errorf("raw read back %+v, key %q", call.raw, call.key)
 	}
+	sealedSpool(t, call.spool, 1)
 	spoolEmpty(t, spoolDir)
 }
 

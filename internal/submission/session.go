@@ -2,12 +2,10 @@ package submission
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/message"
+	"github.com/veilig/veilig/internal/spool"
 )
 
 // Session is one SMTP session; go-smtp makes a new one after STARTTLS.
@@ -136,23 +135,25 @@ func (ss *Session) route(to string) error {
 	}
 }
 
-// Data spools the message to a private file and accepts it; the reply (250 or
-// an error) is written by go-smtp only after this returns.
+// Data spools the message to a sealed private file and accepts it; the reply
+// (250 or an error) is written by go-smtp only after this returns.
 func (ss *Session) Data(r io.Reader) error {
 	if ss.principal == nil || ss.from == "" {
 		return errAuthRequired
 	}
 	start := time.Now()
-	f, size, err := ss.spool(r)
-	if f != nil {
-		defer ss.removeSpool(f)
+	sp, err := spool.New(ss.srv.cfg.SpoolDir)
+	if err != nil {
+		return ss.failed(fmt.Errorf("submission: %w", err), 0, start)
 	}
+	defer ss.removeSpool(sp)
+	raw, size, err := ss.spool(sp, r)
 	if err != nil {
 		return ss.failed(err, size, start)
 	}
 	ctx, cancel := context.WithTimeout(ss.srv.base, ss.srv.cfg.AcceptTimeout)
 	defer cancel()
-	acc, err := ss.srv.deps.Messages.Accept(ctx, ss.sender(), message.Draft{Raw: f, EnvelopeRecipients: ss.rcpts}, "")
+	acc, err := ss.srv.deps.Messages.Accept(ctx, ss.sender(), message.Draft{Raw: raw, EnvelopeRecipients: ss.rcpts}, "")
 	if err != nil {
 		return ss.failed(err, size, start)
 	}
@@ -161,28 +162,27 @@ func (ss *Session) Data(r io.Reader) error {
 	return nil
 }
 
-// spool copies the DATA stream to a new 0600 file in the spool directory and
-// rewinds it. Each read pushes the read deadline on, so ReadTimeout bounds a
-// stall rather than the whole transfer.
-func (ss *Session) spool(r io.Reader) (*os.File, int64, error) {
-	f, err := os.CreateTemp(ss.srv.cfg.SpoolDir, "smtp-*")
+// spool streams the DATA stream into a sealed 0600 file (internal/spool) and
+// opens it for reading; sp closes the reader. Each read pushes the read
+// deadline on, so ReadTimeout bounds a stall rather than the whole transfer.
+// An error of the stream (e.g. go-smtp's 552 past MaxMessageBytes) is wrapped
+// as it is.
+func (ss *Session) spool(sp *spool.Spool, r io.Reader) (io.Reader, int64, error) {
+	in := &deadlineReader{r: r, conn: ss.conn.Conn(), timeout: ss.srv.cfg.ReadTimeout}
+	f, err := sp.Write(in)
 	if err != nil {
-		return nil, 0, fmt.Errorf("submission: spool: %w", err)
+		return nil, in.n, fmt.Errorf("submission: %w", err)
 	}
-	n, err := io.Copy(f, deadlineReader{r: r, conn: ss.conn.Conn(), timeout: ss.srv.cfg.ReadTimeout})
+	raw, err := f.Open()
 	if err != nil {
-		return f, n, err
+		return nil, f.Size(), fmt.Errorf("submission: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return f, n, fmt.Errorf("submission: spool: %w", err)
-	}
-	return f, n, nil
+	return raw, f.Size(), nil
 }
 
-func (ss *Session) removeSpool(f *os.File) {
-	_ = f.Close()
-	if err := os.Remove(f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		ss.srv.deps.Log.Error("removing a spool file failed", "path", f.Name(), "err", err)
+func (ss *Session) removeSpool(sp *spool.Spool) {
+	if err := sp.Remove(); err != nil {
+		ss.srv.deps.Log.Error("removing spool files failed", "err", err)
 	}
 }
 
@@ -228,14 +228,18 @@ func displayName(d Directory, email string) string {
 	return d.Snapshot().PersonName(email)
 }
 
-// deadlineReader extends the connection's read deadline before every read.
+// deadlineReader extends the connection's read deadline before every read and
+// counts the bytes read (for the log when spooling fails).
 type deadlineReader struct {
 	r       io.Reader
 	conn    net.Conn
 	timeout time.Duration
+	n       int64
 }
 
-func (d deadlineReader) Read(p []byte) (int, error) {
+func (d *deadlineReader) Read(p []byte) (int, error) {
 	_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.r.Read(p)
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	return n, err
 }

@@ -72,24 +72,52 @@ type fakeAccept struct {
 	err      error
 	calls    []accepted
 	returned atomic.Int64 // Accept calls that have returned
+	spoolDir string       // when set, Accept records what the spool holds on disk
 }
 
 type accepted struct {
 	from  message.Sender
 	rcpts []string
 	raw   string
-	mode  os.FileMode
+	spool []spoolFile // the spool directory while Accept ran
 	key   string
+}
+
+// spoolFile is one file in the spool directory as Accept sees it.
+type spoolFile struct {
+	Mode      os.FileMode
+	Plaintext bool // holds spoolCanary
+}
+
+// spoolCanary is planted in messages; it must never be found in the spool.
+const spoolCanary = "CANARY-smtp-spool-51c0de"
+
+// scanSpool lists the files in dir with their modes and whether they hold
+// spoolCanary in plaintext.
+func scanSpool(dir string) []spoolFile {
+	if dir == "" {
+		return nil
+	}
+	entries, _ := os.ReadDir(dir)
+	out := make([]spoolFile, 0, len(entries))
+	for _, e := range entries {
+		var sf spoolFile
+		if info, err := e.Info(); err == nil {
+			sf.Mode = info.Mode().Perm()
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		sf.Plaintext = err != nil || bytes.Contains(b, []byte(spoolCanary))
+		out = append(out, sf)
+	}
+	return out
 }
 
 func (f *fakeAccept) Accept(_ context.Context, from message.Sender, d message.Draft, key string) (message.Accepted, error) {
 	defer f.returned.Add(1)
-	a := accepted{from: from, rcpts: d.EnvelopeRecipients, key: key}
-	if file, ok := d.Raw.(*os.File); ok {
-		if st, err := file.Stat(); err == nil {
-			a.mode = st.Mode().Perm()
-		}
-	}
+	f.mu.Lock()
+	dir := f.spoolDir
+	f.mu.Unlock()
+	a := accepted{from: from, rcpts: d.EnvelopeRecipients, key: key, spool: scanSpool(dir)}
 	b, err := io.ReadAll(d.Raw)
 	if err != nil {
 		return message.Accepted{}, err
@@ -133,6 +161,9 @@ func startGateway(t *testing.T) *gateway {
 	live, _ := community(t)
 	g := startGatewayWith(t, authn, accept, live)
 	g.accept, g.auth = accept, authn
+	accept.mu.Lock()
+	accept.spoolDir = g.spoolDir
+	accept.mu.Unlock()
 	return g
 }
 
@@ -258,7 +289,8 @@ func (g *gateway) spoolEmpty(t *testing.T) {
 	}
 }
 
-const body = "From: zoe.jansen@utrecht.example\r\nTo: jan.devries@ede.example\r\nSubject: Dossier\r\n\r\nHallo Jan,\r\n.punt aan het begin\r\n"
+const body = "From: zoe.jansen@utrecht.example\r\nTo: jan.devries@ede.example\r\nSubject: Dossier\r\n\r\nHallo Jan,\r\n.punt aan het begin\r\n" +
+	spoolCanary + "\r\n"
 
 // send runs MAIL, RCPTs and DATA and returns the reply to the data.
 func send(t *testing.T, c *smtp.Client, from string, rcpts []string, data string) string {
@@ -388,7 +420,7 @@ func testAccepted(t *testing.T, g *gateway) {
 	}
 	a := g.accept.last(t)
 	want := accepted{from: message.Sender{UserID: "u-zoe", Email: senderMail, Name: "Zoë Jansen", OrganisationID: directory.OrganisationID("o1")},
-		rcpts: []string{"jan.devries@ede.example", "g.bakker@ede.example"}, raw: body, mode: 0o600}
+		rcpts: []string{"jan.devries@ede.example", "g.bakker@ede.example"}, raw: body, spool: []spoolFile{{Mode: 0o600}}}
 	if diff := cmp.Diff(want, a, cmp.AllowUnexported(accepted{})); diff != "" {
 		t.Errorf("accepted (-want +got):\n%s", diff)
 	}

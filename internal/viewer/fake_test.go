@@ -20,6 +20,8 @@ type fakeBackend struct {
 
 	sendErr, verifyErr, replyErr, newLinkErr, contentErr, startErr error
 
+	onReply func() // called in SendReply before the files are read
+
 	codesSent   int
 	replies     []recordedReply
 	newLinks    int
@@ -204,6 +206,9 @@ func (f *fakeBackend) SendReply(_ context.Context, session string, r Reply) erro
 	}
 	if !s.verified {
 		return ErrNotVerified
+	}
+	if f.onReply != nil {
+		f.onReply()
 	}
 	if f.replyErr != nil {
 		return f.replyErr

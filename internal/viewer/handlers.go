@@ -97,9 +97,7 @@ func (v *Viewer) postSession(c *gin.Context) (string, bool) {
 		v.render(c, http.StatusForbidden, "notice", v.notice(c, "nosession"))
 		return "", false
 	}
-	if c.Request.MultipartForm == nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
-	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxFormBytes)
 	if !v.csrfValid(c, session) {
 		v.render(c, http.StatusForbidden, "notice", v.notice(c, "forbidden"))
 		return "", false

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/veilig/veilig/internal/spool"
 )
 
 // messageExtras are what a POST adds to the message page.
@@ -127,9 +129,11 @@ func safeContentType(ct string) string {
 	return strings.ToLower(mt)
 }
 
-// reply handles POST /v/reply: multipart text and files, capped as a whole.
+// reply handles POST /v/reply: multipart text and files, capped as a whole and
+// streamed; files are sealed in a per-request spool and removed afterwards.
 func (v *Viewer) reply(c *gin.Context) {
-	if v.sessionToken(c) == "" {
+	session := v.sessionToken(c)
+	if session == "" {
 		v.render(c, http.StatusForbidden, "notice", v.notice(c, "nosession"))
 		return
 	}
@@ -138,26 +142,45 @@ func (v *Viewer) reply(c *gin.Context) {
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, v.cfg.MaxReplyBytes)
-	if err := c.Request.ParseMultipartForm(1 << 20); err != nil {
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
 		v.replyParseFailed(c, err)
 		return
 	}
-	defer func() { _ = c.Request.MultipartForm.RemoveAll() }()
-	session, ok := v.postSession(c)
-	if !ok {
+	sp, err := spool.New("")
+	if err != nil {
+		v.renderError(c, "reply spool", err)
 		return
 	}
-	v.sendReply(c, session)
+	defer v.removeSpool(c, sp)
+	form, err := readReplyForm(mr, sp, func(got string) bool { return v.tokenMatches(session, got) })
+	if err != nil {
+		v.replyParseFailed(c, err)
+		return
+	}
+	v.sendReply(c, session, form)
 }
 
+func (v *Viewer) removeSpool(c *gin.Context, sp *spool.Spool) {
+	if err := sp.Remove(); err != nil {
+		v.cfg.Log.ErrorContext(c.Request.Context(), "viewer: removing reply spool", "err", err)
+	}
+}
+
+// replyParseFailed answers a reply body that could not be read.
 func (v *Viewer) replyParseFailed(c *gin.Context, err error) {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || errors.Is(err, multipart.ErrMessageTooLarge) {
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, multipart.ErrMessageTooLarge), errors.Is(err, errReplyTooLarge):
 		v.tooLarge(c)
-		return
+	case errors.Is(err, errReplyForbidden):
+		v.render(c, http.StatusForbidden, "notice", v.notice(c, "forbidden"))
+	case errors.Is(err, spool.ErrStorage):
+		v.renderError(c, "reply spool", err)
+	default:
+		// Not multipart, or broken: the form token cannot be read either.
+		v.render(c, http.StatusBadRequest, "notice", v.notice(c, "forbidden"))
 	}
-	// Not multipart, or broken: the form token cannot be read either.
-	v.render(c, http.StatusBadRequest, "notice", v.notice(c, "forbidden"))
 }
 
 func (v *Viewer) tooLarge(c *gin.Context) {
@@ -167,12 +190,15 @@ func (v *Viewer) tooLarge(c *gin.Context) {
 	v.render(c, http.StatusRequestEntityTooLarge, "notice", p)
 }
 
-func (v *Viewer) sendReply(c *gin.Context, session string) {
-	text := strings.TrimSpace(c.Request.PostFormValue("text"))
-	uploads, closeAll, err := openUploads(c.Request.MultipartForm)
-	defer closeAll()
-	if err != nil || text == "" {
+func (v *Viewer) sendReply(c *gin.Context, session string, form *replyForm) {
+	text := strings.TrimSpace(form.text)
+	if form.tooMany || text == "" {
 		v.renderMessage(c, http.StatusUnprocessableEntity, session, messageExtras{"err_reply_invalid", text})
+		return
+	}
+	uploads, err := form.uploads()
+	if err != nil {
+		v.renderError(c, "reply spool", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), v.cfg.TransferTimeout)
@@ -186,33 +212,4 @@ func (v *Viewer) sendReply(c *gin.Context, session string) {
 	default:
 		v.renderError(c, "send reply", err)
 	}
-}
-
-// maxReplyFiles bounds how many files one reply may carry.
-const maxReplyFiles = 20
-
-// openUploads opens the "files" parts; closeAll is always safe to call.
-func openUploads(form *multipart.Form) ([]Upload, func(), error) {
-	var files []multipart.File
-	closeAll := func() {
-		for _, f := range files {
-			_ = f.Close()
-		}
-	}
-	headers := form.File["files"]
-	if len(headers) > maxReplyFiles {
-		return nil, closeAll, ErrInvalid
-	}
-	uploads := make([]Upload, 0, len(headers))
-	for _, fh := range headers {
-		f, err := fh.Open()
-		if err != nil {
-			return nil, closeAll, err
-		}
-		files = append(files, f)
-		uploads = append(uploads, Upload{
-			Name: displayName(fh.Filename), ContentType: fh.Header.Get("Content-Type"), Body: f,
-		})
-	}
-	return uploads, closeAll, nil
 }
