@@ -537,6 +537,20 @@ type recipientView struct {
 	Suspicious    bool          `json:"suspicious"`
 	UpdatedAt     time.Time     `json:"updated_at"`
 	Attempts      []attemptView `json:"attempts"`
+	External      *externalView `json:"external,omitempty"`
+}
+
+// externalView is an external recipient's progress through the viewer.
+type externalView struct {
+	Phone              string     `json:"phone"`
+	Locked             bool       `json:"locked"`
+	NotifiedAt         *time.Time `json:"notified_at"`
+	CodeSentAt         *time.Time `json:"code_sent_at"`
+	OpenedAt           *time.Time `json:"opened_at"`
+	DownloadedAt       *time.Time `json:"downloaded_at"`
+	RepliedAt          *time.Time `json:"replied_at"`
+	RemindedAt         *time.Time `json:"reminded_at"`
+	NewLinkRequestedAt *time.Time `json:"new_link_requested_at"`
 }
 
 type messageView struct {
@@ -547,6 +561,8 @@ type messageView struct {
 	Size            int64           `json:"size"`
 	CreatedAt       time.Time       `json:"created_at"`
 	ExpiresAt       *time.Time      `json:"expires_at"`
+	RevokedAt       *time.Time      `json:"revoked_at"`
+	PurgedAt        *time.Time      `json:"purged_at"`
 	Recipients      []recipientView `json:"recipients"`
 }
 
@@ -567,7 +583,8 @@ type listView struct {
 
 func toMessageView(st message.Status) messageView {
 	v := messageView{ID: st.ID, MessageID: st.MessageID, ClientMessageID: st.ClientMessageID, State: st.State,
-		Size: st.Size, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt, Recipients: make([]recipientView, len(st.Recipients))}
+		Size: st.Size, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt, RevokedAt: st.RevokedAt, PurgedAt: st.PurgedAt,
+		Recipients: make([]recipientView, len(st.Recipients))}
 	for i, r := range st.Recipients {
 		v.Recipients[i] = toRecipientView(r)
 	}
@@ -582,6 +599,11 @@ func toRecipientView(r message.Recipient) recipientView {
 		v.Attempts[i] = attemptView{Run: a.Run, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt, MX: a.MX, IP: a.IP,
 			Policy: a.Policy, TLSVersion: a.TLSVersion, Cipher: a.Cipher, TLSAMatch: a.TLSAMatch, Code: a.Code,
 			Enhanced: a.Enhanced, Reply: a.Reply, Error: a.Error, Outcome: a.Outcome}
+	}
+	if e := r.External; e != nil {
+		v.External = &externalView{Phone: e.Phone, Locked: e.Locked, NotifiedAt: e.NotifiedAt, CodeSentAt: e.CodeSentAt,
+			OpenedAt: e.OpenedAt, DownloadedAt: e.DownloadedAt, RepliedAt: e.RepliedAt, RemindedAt: e.RemindedAt,
+			NewLinkRequestedAt: e.NewLinkRequestedAt}
 	}
 	return v
 }

@@ -51,6 +51,28 @@ type fakeMessages struct {
 	owner    map[string]string // message id → sender user id
 	pages    map[string]page   // cursor → page
 	lists    []listCall
+	revoked  []string // message ids
+	unlocked []string // "id address"
+}
+
+func (f *fakeMessages) Revoke(_ context.Context, from message.Sender, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owner[id] != from.UserID {
+		return fmt.Errorf("fake: %w", message.ErrNotFound)
+	}
+	f.revoked = append(f.revoked, id)
+	return nil
+}
+
+func (f *fakeMessages) Unlock(_ context.Context, from message.Sender, id, address string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owner[id] != from.UserID || address != "jan@example.org" {
+		return fmt.Errorf("fake: %w", message.ErrNotFound)
+	}
+	f.unlocked = append(f.unlocked, id+" "+address)
+	return nil
 }
 
 type page struct {
@@ -200,6 +222,9 @@ func withMessages(fake api.Messages, dir string, max int64) envOption {
 	return func(o *api.Options, d *api.Deps) {
 		o.MaxMessageBytes, o.SpoolDir = max, dir
 		d.Messages = fake
+		if f, ok := fake.(*fakeMessages); ok {
+			d.Revoker, d.Unlocker = f, f
+		}
 	}
 }
 
@@ -301,6 +326,7 @@ func TestMessages(t *testing.T) {
 		t.Run("refused", func(t *testing.T) { testSubmitRefused(t, e, fake, sender, spoolDir) })
 		t.Run("service errors", func(t *testing.T) { testServiceErrors(t, e, fake, sender) })
 		t.Run("status", func(t *testing.T) { testMessageStatus(t, e, fake, sender) })
+		t.Run("sender controls", func(t *testing.T) { testSenderControls(t, e, fake, sender) })
 		t.Run("list", func(t *testing.T) { testMessageList(t, e, fake, sender) })
 	})
 }
@@ -498,6 +524,43 @@ func testServiceErrors(t *testing.T, e *env, fake *fakeMessages, token string) {
 	}
 }
 
+// testSenderControls: revoke and unlock only for the sender; anyone else 404.
+func testSenderControls(t *testing.T, e *env, fake *fakeMessages, token string) {
+	fake.mu.Lock()
+	fake.status = map[string]message.Status{"m-2": {ID: "m-2", MessageID: "<m-2@veilig.example>", State: "sending",
+		Recipients: []message.Recipient{}}}
+	fake.owner = map[string]string{"m-2": userID(t, e, senderMail)}
+	fake.revoked, fake.unlocked = nil, nil
+	fake.mu.Unlock()
+	other := e.login(adminMail).AccessToken
+	tests := []struct {
+		name, path, token string
+		code              int
+	}{
+		{"revoke", "/api/v1/messages/m-2/revoke", token, http.StatusOK},
+		{"revoke again", "/api/v1/messages/m-2/revoke", token, http.StatusOK},
+		{"revoke by another", "/api/v1/messages/m-2/revoke", other, http.StatusNotFound},
+		{"revoke unknown", "/api/v1/messages/nope/revoke", token, http.StatusNotFound},
+		{"revoke anonymous", "/api/v1/messages/m-2/revoke", "", http.StatusUnauthorized},
+		{"unlock", "/api/v1/messages/m-2/recipients/jan%40example.org/unlock", token, http.StatusOK},
+		{"unlock unknown recipient", "/api/v1/messages/m-2/recipients/piet%40example.org/unlock", token, http.StatusNotFound},
+		{"unlock by another", "/api/v1/messages/m-2/recipients/jan%40example.org/unlock", other, http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := e.do(request{method: "POST", path: tc.path, token: tc.token})
+			if rec.Code != tc.code {
+				t.Fatalf("%s: %d %s, want %d", tc.path, rec.Code, rec.Body, tc.code)
+			}
+		})
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if strings.Join(fake.revoked, ",") != "m-2,m-2" || strings.Join(fake.unlocked, ",") != "m-2 jan@example.org" {
+		t.Errorf("revoked %v, unlocked %v", fake.revoked, fake.unlocked)
+	}
+}
+
 func testMessageStatus(t *testing.T, e *env, fake *fakeMessages, token string) {
 	start := time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC)
 	done := start.Add(time.Minute)
@@ -520,7 +583,7 @@ func testMessageStatus(t *testing.T, e *env, fake *fakeMessages, token string) {
 		t.Fatalf("get: %d %s", rec.Code, rec.Body)
 	}
 	want := `{"id":"m-1","message_id":"<m-1@veilig.example>","client_message_id":"","state":"delivered","size":1234,` +
-		`"created_at":"2026-11-03T09:00:00Z","expires_at":null,"recipients":[{"address":"jan.devries@ede.example","kind":"to",` +
+		`"created_at":"2026-11-03T09:00:00Z","expires_at":null,"revoked_at":null,"purged_at":null,"recipients":[{"address":"jan.devries@ede.example","kind":"to",` +
 		`"route":"internal","reason":"community-domain","state":"delivered","runs":1,"last_error":"","next_attempt_at":null,` +
 		`"delivered_at":"2026-11-03T09:01:00Z","suspicious":false,"updated_at":"2026-11-03T09:01:00Z","attempts":[{"run":1,` +
 		`"started_at":"2026-11-03T09:00:00Z","finished_at":"2026-11-03T09:00:02Z","mx":"mx.ede.example","ip":"192.0.2.25",` +
