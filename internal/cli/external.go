@@ -58,9 +58,17 @@ func externalConfig(s *setup) *message.ExternalConfig {
 type notifier struct{ r *notify.Renderer }
 
 func (n notifier) WriteNotification(w io.Writer, m message.Notification) error {
-	return n.r.Write(w, notify.Notification{SenderName: m.SenderName, SenderEmail: m.SenderEmail,
+	return n.r.Write(w, notification(m))
+}
+
+func (n notifier) WriteReminder(w io.Writer, m message.Notification, daysLeft int) error {
+	return n.r.Write(w, notify.Reminder{Notification: notification(m), DaysLeft: daysLeft})
+}
+
+func notification(m message.Notification) notify.Notification {
+	return notify.Notification{SenderName: m.SenderName, SenderEmail: m.SenderEmail,
 		OrganisationName: m.Organisation, RecipientAddress: m.Recipient, Link: m.Link, ExpiresAt: m.ExpiresAt,
-		Subject: m.Subject, ShowSubject: m.Subject != "", MessageID: m.MessageID, Date: m.Date})
+		Subject: m.Subject, ShowSubject: m.Subject != "", MessageID: m.MessageID, Date: m.Date}
 }
 
 // smsSender is the dev mailbox or the configured provider.
@@ -149,6 +157,7 @@ func (snd *sending) lifecycleLoop(ctx context.Context, s *setup) {
 }
 
 func (snd *sending) lifecycle(ctx context.Context, s *setup) {
+	reminded, err0 := snd.messages.SendReminders(ctx, time.Duration(s.cfg.ReminderDays)*24*time.Hour)
 	shredded, err1 := snd.store.Expire(ctx)
 	purged, err2 := snd.store.PurgeContent(ctx)
 	var sessions int64
@@ -156,10 +165,11 @@ func (snd *sending) lifecycle(ctx context.Context, s *setup) {
 	if snd.external.service != nil {
 		sessions, err3 = snd.external.service.PruneSessions(ctx)
 	}
-	if err := errors.Join(err1, err2, err3); err != nil && ctx.Err() == nil {
+	if err := errors.Join(err0, err1, err2, err3); err != nil && ctx.Err() == nil {
 		s.log.Error("message lifecycle pass failed", "err", err)
 	}
-	if shredded+purged+int(sessions) > 0 {
-		s.log.Info("message lifecycle", "shredded", shredded, "blobs_purged", purged, "sessions_pruned", sessions)
+	if reminded+shredded+purged+int(sessions) > 0 {
+		s.log.Info("message lifecycle", "reminded", reminded, "shredded", shredded, "blobs_purged", purged,
+			"sessions_pruned", sessions)
 	}
 }

@@ -40,6 +40,8 @@ type Notification struct {
 // Notifier writes notification e-mails (internal/notify).
 type Notifier interface {
 	WriteNotification(w io.Writer, n Notification) error
+	// WriteReminder writes a reminder daysLeft days before the link expires.
+	WriteReminder(w io.Writer, n Notification, daysLeft int) error
 }
 
 // tokenBytes is the entropy of link and session tokens (256 bits).
@@ -200,7 +202,7 @@ func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliver
 	if err != nil {
 		return externalRow{}, err
 	}
-	n.Recipient, n.Link = dr.Address, strings.TrimRight(s.cfg.External.PublicURL, "/")+"/v/"+token
+	n.Recipient, n.Link = dr.Address, s.link(token)
 	n.MessageID = "<" + dr.ID + "@" + s.cfg.SMTPHostname + ">"
 	dr.BlobKey = "notifications/" + dr.ID
 	if dr.Size, err = s.writeNotification(ctx, m, dr.BlobKey, n); err != nil {
@@ -210,11 +212,25 @@ func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliver
 		PhoneMasked: phone.Masked(), CreatedAt: m.CreatedAt}, nil
 }
 
-// writeNotification composes, DKIM-signs (for the sender's domain, as the
-// message itself) and seals a notification; the signature is part of the blob.
+// link is the viewer URL of a link token.
+func (s *Service) link(token string) string {
+	return strings.TrimRight(s.cfg.External.PublicURL, "/") + "/v/" + token
+}
+
+// mailBuffer holds a small composed mail (a notification or reminder).
+type mailBuffer = bytes.Buffer
+
+// writeNotification composes, DKIM-signs and seals a notification.
 func (s *Service) writeNotification(ctx context.Context, m messageRow, key string, n Notification) (int64, error) {
+	return s.writeMail(ctx, m, key, func(w *mailBuffer) error { return s.notifier.WriteNotification(w, n) })
+}
+
+// writeMail composes a mail with write, DKIM-signs it for the sender's domain
+// (as the message itself) and seals it under the message's key; the signature
+// is part of the blob.
+func (s *Service) writeMail(ctx context.Context, m messageRow, key string, write func(*mailBuffer) error) (int64, error) {
 	var body bytes.Buffer
-	if err := s.notifier.WriteNotification(&body, n); err != nil {
+	if err := write(&body); err != nil {
 		return 0, fmt.Errorf("message: compose notification: %w", err)
 	}
 	domain, _, _ := directory.CheckAddress(m.SenderEmail)
