@@ -11,6 +11,9 @@ export VEILIG_DATABASE_URL=${VEILIG_DATABASE_URL:-data/veilig.db}
 export VEILIG_HTTP_ADDR=${VEILIG_HTTP_ADDR:-127.0.0.1:8080}
 export VEILIG_PUBLIC_URL=${VEILIG_PUBLIC_URL:-http://$VEILIG_HTTP_ADDR}
 export VEILIG_LOG_FORMAT=${VEILIG_LOG_FORMAT:-text}
+# Nothing leaves this machine: every e-mail and SMS is shown at /dev/mailbox.
+export VEILIG_DEV_MAILBOX=${VEILIG_DEV_MAILBOX:-1}
+export VEILIG_SMTP_HOSTNAME=${VEILIG_SMTP_HOSTNAME:-veilig.localhost}
 mkdir -p data
 chmod 700 data
 
@@ -49,6 +52,16 @@ cat <<TXT
       -H 'Content-Type: application/json' -d '{"addresses":["info@$domain","iemand@gmail.com","kapot@@adres"]}'
 
     curl -s $base/api/v1/directory/status -H "Authorization: Bearer \$TOKEN"
+
+  Send securely to someone outside the community, then read it as they would:
+
+    curl -s $base/api/v1/messages -H "Authorization: Bearer \$TOKEN" \
+      -F 'message={"to":["iemand@example.org"],"subject":"Uw dossier","text":"Zie bijlage.",
+                   "phones":{"iemand@example.org":"+31612345678"}};type=application/json' \
+      -F 'attachment=@README.md'
+
+    Open $base/dev/mailbox: the notification e-mail has the link. Open it, ask for
+    the code, read the code from the SMS in the same mailbox, read and reply.
 
   Stop with Ctrl-C.
 

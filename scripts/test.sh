@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages postgresql slapd ldap-utils knot knot-dnsutils unbound bind9-dnsutils postfix libnet-ssleay-perl swaks openssl
+ensure_packages postgresql slapd ldap-utils knot knot-dnsutils unbound bind9-dnsutils postfix libnet-ssleay-perl swaks openssl chromium procps
 
 tmp=$(mktemp -d /tmp/veilig-test.XXXXXX)
 chmod 755 "$tmp"
@@ -19,6 +19,9 @@ trap cleanup EXIT
 
 start_postgres "$tmp/pg"
 export VEILIG_TEST_POSTGRES_URL=$PG_URL
+# Browser screenshots of the end-to-end tests are kept here (gitignored).
+export VEILIG_TEST_ARTIFACTS=${VEILIG_TEST_ARTIFACTS:-$PWD/data/test-artifacts}
+mkdir -p "$VEILIG_TEST_ARTIFACTS"
 
 log "lint (gofmt, go vet, staticcheck)"
 make --no-print-directory lint
