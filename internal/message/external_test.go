@@ -29,6 +29,18 @@ func (plainNotifier) WriteReminder(w io.Writer, n message.Notification, days int
 
 var linkRE = regexp.MustCompile(`/v/([A-Za-z0-9_-]{43})`)
 
+// serviceWith is a service like e's over another vault.
+func (e *env) serviceWith(t *testing.T, v *message.Vault) *message.Service {
+	t.Helper()
+	svc, err := message.New(message.Config{MaxRecipients: 5, SMTPHostname: host},
+		message.Deps{DB: e.db, Vault: v, Signer: e.signed, Router: e.router, Queue: e.queue,
+			Log: testenv.Logger(t), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // externalService is e's service with the external route on.
 func (e *env) externalService(t *testing.T) *message.Service {
 	t.Helper()
