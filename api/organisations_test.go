@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/dkim"
+	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/testenv"
 )
 
@@ -178,4 +180,66 @@ func TestResolveWithoutTransport(t *testing.T) {
 	if rec.Code != 200 || strings.Contains(rec.Body.String(), "transport") {
 		t.Errorf("resolve without a preview: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// compactJSON re-encodes a JSON object with sorted keys.
+func compactJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("not JSON: %s", b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+func withSettings(db *database.DB) envOption {
+	return func(o *api.Options, d *api.Deps) {
+		d.Organisations = directory.NewStore(db.DB, time.Now)
+		d.Settings = message.NewStore(db, time.Now, nil)
+	}
+}
+
+// TestOrganisationSettings: administrators read and replace their
+// organisation's settings; partial or out-of-range bodies are refused; anyone
+// else gets 404.
+func TestOrganisationSettings(t *testing.T) {
+	c := loadContract(t)
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, c, withSettings(db))
+		if _, err := e.auth.Users().Create(context.Background(), auth.NewUser{Email: adminMail, Role: auth.RoleOrgAdmin, Password: password}); err != nil {
+			t.Fatal(err)
+		}
+		ede, utrecht := directory.OrganisationID("o2"), directory.OrganisationID("o1")
+		admin, sender := e.login(adminMail).AccessToken, e.login(senderMail).AccessToken
+		path := "/api/v1/organisations/" + ede + "/settings"
+		full := `{"self_copy":false,"show_subject":true,"expiry_days":7,"notify_first_open":true,"sms_daily_cap":50}`
+		tests := []struct {
+			name, method, path, token, body string
+			code                            int
+			want                            string
+		}{
+			{"defaults", "GET", path, admin, "", 200, `"expiry_days":0,"notify_first_open":false,"self_copy":true,"show_subject":false,"sms_daily_cap":-1`},
+			{"replace", "PUT", path, admin, full, 200, `"expiry_days":7`},
+			{"read back", "GET", path, admin, "", 200, `"expiry_days":7,"notify_first_open":true,"self_copy":false,"show_subject":true,"sms_daily_cap":50`},
+			{"partial", "PUT", path, admin, `{"self_copy":true}`, 400, `"field":"show_subject"`},
+			{"out of range", "PUT", path, admin, strings.Replace(full, `"expiry_days":7`, `"expiry_days":400`, 1), 400, `"field":"expiry_days"`},
+			{"unknown field", "PUT", path, admin, strings.Replace(full, `{`, `{"admin":true,`, 1), 400, ``},
+			{"another organisation", "GET", "/api/v1/organisations/" + utrecht + "/settings", admin, "", 404, ``},
+			{"a sender", "GET", path, sender, "", 404, ``},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				r := request{method: tc.method, path: tc.path, token: tc.token, body: tc.body,
+					skipRequestCheck: tc.code == 400} // bad bodies are outside the contract on purpose
+				if tc.body != "" {
+					r.contentType = "application/json"
+				}
+				rec := e.do(r)
+				if rec.Code != tc.code || !strings.Contains(compactJSON(t, rec.Body.Bytes()), tc.want) {
+					t.Errorf("%d %s, want %d containing %s", rec.Code, rec.Body, tc.code, tc.want)
+				}
+			})
+		}
+	})
 }

@@ -51,6 +51,7 @@ type Deps struct {
 	Transport     TransportPreview   // "transport" in POST /api/v1/recipients/resolve
 	Revoker       Revoker            // POST /api/v1/messages/{id}/revoke
 	Unlocker      Unlocker           // POST /api/v1/messages/{id}/recipients/{address}/unlock
+	Settings      SettingsStore      // GET/PUT /api/v1/organisations/{id}/settings
 	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox
 }
 
@@ -102,6 +103,10 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	}
 	if d.Organisations != nil && d.DKIM != nil {
 		authed.GET("/organisations/:id/dns", h.organisationDNS)
+	}
+	if d.Organisations != nil && d.Settings != nil {
+		authed.GET("/organisations/:id/settings", h.getSettings)
+		authed.PUT("/organisations/:id/settings", h.limitBody(), h.putSettings)
 	}
 	return r, nil
 }

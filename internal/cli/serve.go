@@ -100,7 +100,7 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
 			Tokens: a.auth, Ready: readiness(s.db), Messages: a.send.messages, Organisations: store,
 			DKIM: a.send.keys, Transport: a.send.deliverer, Revoker: a.send.messages,
-			Unlocker: a.send.unlocker(), Pages: a.send.pages()})
+			Unlocker: a.send.unlocker(), Pages: a.send.pages(), Settings: a.send.store})
 }
 
 func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
