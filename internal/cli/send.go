@@ -14,8 +14,8 @@ import (
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/dkim"
 	"github.com/veilig/veilig/internal/external"
-	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/message"
+	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/outbox"
 	"github.com/veilig/veilig/internal/submission"
 )

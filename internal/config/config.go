@@ -81,26 +81,26 @@ type Config struct {
 	SubmissionCert  string        `env:"SUBMISSION_TLS_CERT" default:"" help:"PEM certificate chain for the submission gateway's STARTTLS"`
 	SubmissionKey   string        `env:"SUBMISSION_TLS_KEY" default:"" help:"PEM private key for the submission gateway's STARTTLS" secret:"true"`
 
-	MasterKeysFile  string        `env:"MASTER_KEYS_FILE" default:"" help:"JSON key ring of master keys wrapping the data keys (mode 0600); empty = DATA_DIR/master-keys.json, created when missing"`
-	BlobStore       string        `env:"BLOB_STORE" default:"fs" help:"where encrypted content lives: fs (DATA_DIR/blobs) or s3"`
-	S3Endpoint      string        `env:"S3_ENDPOINT" default:"" help:"host:port of the S3-compatible object store"`
-	S3Bucket        string        `env:"S3_BUCKET" default:"" help:"bucket holding the encrypted content"`
-	S3Region        string        `env:"S3_REGION" default:"" help:"region of the bucket (empty for most self-hosted stores)"`
-	S3AccessKey     string        `env:"S3_ACCESS_KEY" default:"" help:"S3 access key id"`
-	S3SecretKey     string        `env:"S3_SECRET_KEY" default:"" help:"S3 secret access key" secret:"true"`
-	S3TLS           bool          `env:"S3_TLS" default:"true" help:"use HTTPS to the object store"`
-	S3CAFile        string        `env:"S3_CA_FILE" default:"" help:"PEM file of extra CA roots for the object store"`
-	ExpiryDays      int           `env:"EXPIRY_DAYS" default:"30" help:"days an external recipient can read a message, unless the message or organisation says otherwise"`
-	ReminderDays    int           `env:"REMINDER_DAYS" default:"3" help:"days before expiry a reminder goes to external recipients who have not opened; 0 = none"`
-	ViewerIdle      time.Duration `env:"VIEWER_IDLE_TIMEOUT" default:"15m" help:"viewer session idle time-out"`
-	ViewerAbsolute  time.Duration `env:"VIEWER_ABSOLUTE_TIMEOUT" default:"1h" help:"viewer session absolute time-out"`
-	SMSProvider     string        `env:"SMS_PROVIDER" default:"" help:"cm (CM.com); empty = no SMS, so external recipients are refused (unless DEV_MAILBOX)"`
-	SMSToken        string        `env:"SMS_CM_TOKEN" default:"" help:"CM.com product token" secret:"true"`
-	SMSSender       string        `env:"SMS_SENDER" default:"Veilig" help:"SMS sender id (max 11 letters/digits)"`
-	SMSEndpoint     string        `env:"SMS_CM_URL" default:"" help:"overrides CM.com's API URL (tests)"`
-	SMSRegions      string        `env:"SMS_REGIONS" default:"" help:"comma-separated ISO regions phone numbers may be in; empty = NL + EU/EEA"`
-	SMSDailyCap     int           `env:"SMS_DAILY_CAP" default:"500" help:"default daily SMS cap per organisation (organisation settings may lower or raise it)"`
-	DevMailbox      bool          `env:"DEV_MAILBOX" default:"false" help:"capture every e-mail and SMS at /dev/mailbox instead of sending (development only)"`
+	MasterKeysFile string        `env:"MASTER_KEYS_FILE" default:"" help:"JSON key ring of master keys wrapping the data keys (mode 0600); empty = DATA_DIR/master-keys.json, created when missing"`
+	BlobStore      string        `env:"BLOB_STORE" default:"fs" help:"where encrypted content lives: fs (DATA_DIR/blobs) or s3"`
+	S3Endpoint     string        `env:"S3_ENDPOINT" default:"" help:"host:port of the S3-compatible object store"`
+	S3Bucket       string        `env:"S3_BUCKET" default:"" help:"bucket holding the encrypted content"`
+	S3Region       string        `env:"S3_REGION" default:"" help:"region of the bucket (empty for most self-hosted stores)"`
+	S3AccessKey    string        `env:"S3_ACCESS_KEY" default:"" help:"S3 access key id"`
+	S3SecretKey    string        `env:"S3_SECRET_KEY" default:"" help:"S3 secret access key" secret:"true"`
+	S3TLS          bool          `env:"S3_TLS" default:"true" help:"use HTTPS to the object store"`
+	S3CAFile       string        `env:"S3_CA_FILE" default:"" help:"PEM file of extra CA roots for the object store"`
+	ExpiryDays     int           `env:"EXPIRY_DAYS" default:"30" help:"days an external recipient can read a message, unless the message or organisation says otherwise"`
+	ReminderDays   int           `env:"REMINDER_DAYS" default:"3" help:"days before expiry a reminder goes to external recipients who have not opened; 0 = none"`
+	ViewerIdle     time.Duration `env:"VIEWER_IDLE_TIMEOUT" default:"15m" help:"viewer session idle time-out"`
+	ViewerAbsolute time.Duration `env:"VIEWER_ABSOLUTE_TIMEOUT" default:"1h" help:"viewer session absolute time-out"`
+	SMSProvider    string        `env:"SMS_PROVIDER" default:"" help:"cm (CM.com); empty = no SMS, so external recipients are refused (unless DEV_MAILBOX)"`
+	SMSToken       string        `env:"SMS_CM_TOKEN" default:"" help:"CM.com product token" secret:"true"`
+	SMSSender      string        `env:"SMS_SENDER" default:"Veilig" help:"SMS sender id (max 11 letters/digits)"`
+	SMSEndpoint    string        `env:"SMS_CM_URL" default:"" help:"overrides CM.com's API URL (tests)"`
+	SMSRegions     string        `env:"SMS_REGIONS" default:"" help:"comma-separated ISO regions phone numbers may be in; empty = NL + EU/EEA"`
+	SMSDailyCap    int           `env:"SMS_DAILY_CAP" default:"500" help:"default daily SMS cap per organisation (organisation settings may lower or raise it)"`
+	DevMailbox     bool          `env:"DEV_MAILBOX" default:"false" help:"capture every e-mail and SMS at /dev/mailbox instead of sending (development only)"`
 }
 
 // field is one configuration field found by reflection.
