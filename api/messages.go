@@ -543,6 +543,7 @@ type recipientView struct {
 // externalView is an external recipient's progress through the viewer.
 type externalView struct {
 	Phone              string     `json:"phone"`
+	SMSStatus          string     `json:"sms_status"`
 	Locked             bool       `json:"locked"`
 	NotifiedAt         *time.Time `json:"notified_at"`
 	CodeSentAt         *time.Time `json:"code_sent_at"`
@@ -601,7 +602,7 @@ func toRecipientView(r message.Recipient) recipientView {
 			Enhanced: a.Enhanced, Reply: a.Reply, Error: a.Error, Outcome: a.Outcome}
 	}
 	if e := r.External; e != nil {
-		v.External = &externalView{Phone: e.Phone, Locked: e.Locked, NotifiedAt: e.NotifiedAt, CodeSentAt: e.CodeSentAt,
+		v.External = &externalView{Phone: e.Phone, SMSStatus: e.SMSStatus, Locked: e.Locked, NotifiedAt: e.NotifiedAt, CodeSentAt: e.CodeSentAt,
 			OpenedAt: e.OpenedAt, DownloadedAt: e.DownloadedAt, RepliedAt: e.RepliedAt, RemindedAt: e.RemindedAt,
 			NewLinkRequestedAt: e.NewLinkRequestedAt}
 	}

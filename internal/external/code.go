@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -71,16 +72,29 @@ func (s *Service) phone(ctx context.Context, l message.Link) (sms.Number, error)
 
 func (s *Service) sendSMS(ctx context.Context, sess sessionRow, l message.Link, to sms.Number, code string) error {
 	text := fmt.Sprintf("Veilig: uw code is %s (10 min). Your code is %s. %s", code, code, s.cfg.PublicHost)
-	if _, err := s.sms.Send(ctx, sms.Message{To: to, Text: text, Reference: refOf(l.DeliveryID)}); err != nil {
+	receipt, err := s.sms.Send(ctx, sms.Message{To: to, Text: text, Reference: refOf(l.DeliveryID)})
+	if err != nil {
 		s.log.Warn("one-time code SMS failed", "delivery", l.DeliveryID, "phone", to, "err", err)
+		_ = s.store.RecordSMSStatus(ctx, l.DeliveryID, "failed: "+smsFailure(err))
 		return fmt.Errorf("external: send code: %w", err)
+	}
+	if err := s.store.RecordSMSStatus(ctx, l.DeliveryID, strings.TrimSpace(receipt.Status+" "+receipt.ProviderID)); err != nil {
+		return err
 	}
 	if err := s.setSession(ctx, sess, "code_sent_at"); err != nil {
 		return err
 	}
-	_, err := s.store.RecordEvent(ctx, l.DeliveryID, message.EventCodeSent)
+	_, err = s.store.RecordEvent(ctx, l.DeliveryID, message.EventCodeSent)
 	s.log.Info("one-time code sent", "delivery", l.DeliveryID, "phone", to)
 	return err
+}
+
+// smsFailure names a provider failure without its detail.
+func smsFailure(err error) string {
+	if sms.IsTemporary(err) {
+		return "temporary provider error"
+	}
+	return "refused by the provider"
 }
 
 // refOf is the SMS reference: the delivery id without dashes (no personal data).

@@ -71,6 +71,7 @@ type externalRow struct {
 	ReminderTokenHash  []byte
 	PhoneSealed        []byte
 	PhoneMasked        string
+	SMSStatus          string `gorm:"column:sms_status"`
 	NotifiedAt         *time.Time
 	CodeSentAt         *time.Time
 	OpenedAt           *time.Time
@@ -297,7 +298,7 @@ func (s *Store) externals(ctx context.Context, messageID string) (map[string]*Ex
 		return nil, fmt.Errorf("message: read locks: %w", err)
 	}
 	for _, r := range rows {
-		out[r.DeliveryID] = &ExternalStatus{Phone: r.PhoneMasked, NotifiedAt: r.NotifiedAt, CodeSentAt: r.CodeSentAt,
+		out[r.DeliveryID] = &ExternalStatus{Phone: r.PhoneMasked, SMSStatus: r.SMSStatus, NotifiedAt: r.NotifiedAt, CodeSentAt: r.CodeSentAt,
 			OpenedAt: r.OpenedAt, DownloadedAt: r.DownloadedAt, RepliedAt: r.RepliedAt, RemindedAt: r.RemindedAt,
 			NewLinkRequestedAt: r.NewLinkRequestedAt, Locked: slices.Contains(locked, r.DeliveryID)}
 	}

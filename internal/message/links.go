@@ -169,6 +169,21 @@ func (s *Store) RecordEvent(ctx context.Context, deliveryID, event string) (bool
 	return res.RowsAffected == 1, nil
 }
 
+// RecordSMSStatus keeps the SMS provider's answer to the latest code message.
+func (s *Store) RecordSMSStatus(ctx context.Context, deliveryID, status string) error {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if len(status) > 200 {
+		status = status[:200]
+	}
+	err := s.db.WithContext(ctx).Model(&externalRow{}).Where("delivery_id = ?", deliveryID).
+		Update("sms_status", status).Error
+	if err != nil {
+		return fmt.Errorf("message: record SMS status: %w", err)
+	}
+	return nil
+}
+
 // AddSenderNotice queues a notice to the sender about external recipient l
 // (NoticeFirstOpen, NoticeLocked, NoticeNewLink). Its content is rendered when it
 // is delivered, from the record alone, so it needs no data key.

@@ -160,7 +160,8 @@ type Recipient struct {
 
 // ExternalStatus is an external recipient's progress through the viewer.
 type ExternalStatus struct {
-	Phone              string     `json:"phone"` // masked
+	Phone              string     `json:"phone"`      // masked
+	SMSStatus          string     `json:"sms_status"` // the provider's answer to the latest code SMS
 	NotifiedAt         *time.Time `json:"notified_at"`
 	CodeSentAt         *time.Time `json:"code_sent_at"`
 	OpenedAt           *time.Time `json:"opened_at"`

@@ -37,6 +37,7 @@ CREATE TABLE external_recipients (
     reminder_token_hash   BYTEA UNIQUE,
     phone_sealed          BYTEA,
     phone_masked          TEXT NOT NULL,
+    sms_status            TEXT NOT NULL DEFAULT '',
     notified_at           TIMESTAMPTZ,
     code_sent_at          TIMESTAMPTZ,
     opened_at             TIMESTAMPTZ,

@@ -37,6 +37,7 @@ CREATE TABLE external_recipients (
     reminder_token_hash   BLOB UNIQUE,
     phone_sealed          BLOB,
     phone_masked          TEXT NOT NULL,
+    sms_status            TEXT NOT NULL DEFAULT '',
     notified_at           DATETIME,
     code_sent_at          DATETIME,
     opened_at             DATETIME,
