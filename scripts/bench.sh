@@ -456,6 +456,7 @@ main() {
 	write_report
 	figure_table >&2
 	BENCH_SEND_BIN=$BIN scripts/bench-send.sh
+	BENCH_EXT_BIN=$BIN scripts/bench-external.sh
 }
 
 main "$@"

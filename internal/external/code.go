@@ -52,14 +52,21 @@ func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) e
 	if err != nil {
 		return err
 	}
-	code, err := s.otp.Issue(ctx, l.DeliveryID)
+	// The cap is counted before a code is issued: issuing voids the code the
+	// recipient already has, which must not happen for an SMS never sent.
+	day, err := s.spend(ctx, l.OrganisationID)
 	if err != nil {
-		return codeError(err)
-	}
-	if err := s.spend(ctx, l.OrganisationID); err != nil {
 		return err
 	}
-	return s.sendSMS(ctx, sess, l, phone, code)
+	code, err := s.otp.Issue(ctx, l.DeliveryID)
+	if err == nil {
+		err = s.sendSMS(ctx, sess, l, phone, code)
+	}
+	if err != nil {
+		s.refund(ctx, l.OrganisationID, day)
+		return codeError(err)
+	}
+	return nil
 }
 
 func (s *Service) phone(ctx context.Context, l message.Link) (sms.Number, error) {
@@ -138,11 +145,11 @@ type spendRow struct {
 func (spendRow) TableName() string { return "sms_spend" }
 
 // spend counts one SMS against the organisation's daily cap, or refuses it
-// until the next day (Europe/Amsterdam).
-func (s *Service) spend(ctx context.Context, orgID string) error {
+// until the next day (Europe/Amsterdam). It returns the day counted.
+func (s *Service) spend(ctx context.Context, orgID string) (string, error) {
 	limit, err := s.dailyCap(ctx, orgID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	now := s.now().In(amsterdam)
 	day := now.Format(time.DateOnly)
@@ -156,14 +163,25 @@ func (s *Service) spend(ctx context.Context, orgID string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("external: count SMS: %w", err)
+		return "", fmt.Errorf("external: count SMS: %w", err)
 	}
 	if refused {
 		s.log.Warn("daily SMS cap reached", "organisation", orgID, "cap", limit)
 		next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, amsterdam)
-		return &viewer.LimitError{RetryAfter: next.Sub(now)}
+		return "", &viewer.LimitError{RetryAfter: next.Sub(now)}
 	}
-	return nil
+	return day, nil
+}
+
+// refund gives back an SMS counted for a code that was not sent.
+func (s *Service) refund(ctx context.Context, orgID, day string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	err := s.db.WithContext(ctx).Model(&spendRow{}).Where("organisation_id = ? AND day = ? AND sent > 0", orgID, day).
+		Update("sent", gorm.Expr("sent - 1")).Error
+	if err != nil {
+		s.log.Error("could not give back an unsent SMS", "organisation", orgID, "err", err)
+	}
 }
 
 // countSMS increments the day's count if under limit; it reports a refusal.

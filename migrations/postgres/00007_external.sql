@@ -34,7 +34,7 @@ CREATE TABLE external_recipients (
     delivery_id           TEXT PRIMARY KEY REFERENCES deliveries (id) ON DELETE CASCADE,
     message_id            TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     token_hash            BYTEA NOT NULL UNIQUE,
-    reminder_token_hash   BYTEA UNIQUE,
+    reminder_token_hash   BYTEA,
     phone_sealed          BYTEA,
     phone_masked          TEXT NOT NULL,
     sms_status            TEXT NOT NULL DEFAULT '',
@@ -48,6 +48,7 @@ CREATE TABLE external_recipients (
     created_at            TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX external_recipients_message_idx ON external_recipients (message_id);
+CREATE INDEX external_recipients_reminder_idx ON external_recipients (reminder_token_hash);
 
 -- Viewer sessions: the link token is exchanged for a session whose token (kept
 -- only hashed) lives in an HttpOnly cookie; verified_at is set by a valid code.

@@ -3,7 +3,8 @@
 // against the yardstick a mail client would use instead: an RFC 4511 LDAP
 // subtree search with an RFC 4515 substring filter against slapd. -mode submit
 // measures secure send instead: POST /api/v1/messages (RFC 7578 multipart/form-data,
-// see submit.go).
+// see submit.go). -mode notify, viewer-login and page measure the external
+// route against a server with the dev mailbox (see external.go).
 //
 // It only ever talks to loopback addresses (127.0.0.0/8, ::1, localhost):
 // the URL is checked up front and every socket is checked again at dial time.
@@ -64,6 +65,7 @@ type config struct {
 	size        int64
 	rcpts       int
 	rcptDomain  string
+	ext         externalConfig
 }
 
 func main() {
@@ -90,6 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return reportHistogram(ctx, cfg, stdout)
 	case "submit":
 		return benchSubmit(ctx, log, cfg, stdout)
+	case "notify":
+		return benchNotify(ctx, log, cfg, stdout)
+	case "viewer-login":
+		return viewerLogin(ctx, log, cfg, stdout)
+	case "page":
+		return benchPage(ctx, log, cfg, stdout)
 	}
 	return bench(ctx, log, cfg, stdout)
 }
@@ -97,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, submit, rss or histogram")
+	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, submit, notify, viewer-login, page, rss or histogram")
 	fs.StringVar(&cfg.url, "url", "", "loopback target (default http://127.0.0.1:8080 or ldap://127.0.0.1:389)")
 	fs.IntVar(&cfg.concurrency, "c", 8, "concurrent workers (one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured run time (0: bounded by -n only)")
@@ -123,6 +131,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.size, "size", 100<<10, "-mode submit: bytes of the generated attachment (0: none)")
 	fs.IntVar(&cfg.rcpts, "rcpts", 5, "-mode submit: recipients per message")
 	fs.StringVar(&cfg.rcptDomain, "rcpt-domain", "", "-mode submit: domain of the generated recipients (a community domain)")
+	cfg.ext.register(fs)
 	return fs
 }
 
@@ -175,6 +184,8 @@ func (c *config) validate() error {
 		}
 		_, err := loopbackURL(c.url, "http")
 		return err
+	case "notify", "viewer-login", "page":
+		return c.validateExternal()
 	case "ldap":
 		c.url = cmp.Or(c.url, "ldap://127.0.0.1:389")
 		if err := check(c.base != "", "-mode ldap needs -base"); err != nil {

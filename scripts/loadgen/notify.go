@@ -1,0 +1,243 @@
+package main
+
+// -mode notify: submit to notification. Each of -n runs posts ONE message
+// (POST /api/v1/messages, RFC 7578 multipart/form-data) to -rcpts external
+// recipients extNNN@runK-NONCE.RCPT-DOMAIN, each with its own Dutch mobile
+// number (+3161234NNNN in "phones"), and a -size byte attachment; it then polls
+// the dev mailbox until every recipient's notification is captured. The figure
+// of a run is the capture time of its last notification minus the moment the
+// request started (both the same machine's wall clock).
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"time"
+)
+
+// notifyDraft is the "message" part (api/openapi.yaml, MessageDraft).
+type notifyDraft struct {
+	To      []string          `json:"to"`
+	Subject string            `json:"subject"`
+	Text    string            `json:"text"`
+	Phones  map[string]string `json:"phones"`
+}
+
+// notifyRun is one submission's outcome; times are ms after the request started.
+type notifyRun struct {
+	MessageID string  `json:"message_id"`
+	AcceptMS  float64 `json:"accept_ms"`
+	FirstMS   float64 `json:"first_ms"`
+	LastMS    float64 `json:"last_ms"`
+	Notified  int     `json:"notified"`
+}
+
+// notifyReport is the -json output of -mode notify.
+type notifyReport struct {
+	Mode           string      `json:"mode"`
+	Recipients     int         `json:"recipients"`
+	Size           int64       `json:"size"`
+	Runs           []notifyRun `json:"runs"`
+	MedianMS       float64     `json:"median_ms"`
+	MaxMS          float64     `json:"max_ms"`
+	MedianAcceptMS float64     `json:"median_accept_ms"`
+}
+
+// notifier holds what every run shares.
+type notifier struct {
+	cfg     config
+	client  *http.Client
+	box     mailbox
+	payload []byte
+	nonce   string
+}
+
+// benchNotify runs -n submissions one after the other and reports them.
+func benchNotify(ctx context.Context, log *slog.Logger, cfg config, stdout io.Writer) error {
+	nonce := make([]byte, 4)
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("loadgen: nonce: %w", err)
+	}
+	client := newHTTPSearcher(cfg).client
+	defer client.CloseIdleConnections()
+	n := &notifier{cfg: cfg, client: client, box: mailbox{client: client, base: cfg.url, timeout: cfg.timeout},
+		payload: generatePayload(cfg.size, cfg.seed), nonce: hex.EncodeToString(nonce)}
+	rep := notifyReport{Mode: cfg.mode, Recipients: cfg.rcpts, Size: cfg.size}
+	for k := 1; k <= int(cfg.n); k++ {
+		run, err := n.run(ctx, k)
+		if err != nil {
+			return err
+		}
+		log.Info("notify run", "run", k, "accept_ms", run.AcceptMS, "last_ms", run.LastMS)
+		rep.Runs = append(rep.Runs, run)
+	}
+	rep.summarise()
+	return writeJSON(stdout, rep)
+}
+
+func (r *notifyReport) summarise() {
+	last := make([]float64, len(r.Runs))
+	accept := make([]float64, len(r.Runs))
+	for i, run := range r.Runs {
+		last[i], accept[i] = run.LastMS, run.AcceptMS
+	}
+	r.MedianMS, r.MaxMS, r.MedianAcceptMS = median(last), slices.Max(last), median(accept)
+}
+
+// median of a non-empty slice (the mean of the middle two for even lengths).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 0 {
+		return round3((s[m-1] + s[m]) / 2)
+	}
+	return s[m]
+}
+
+// run submits one message and waits for its notifications.
+func (n *notifier) run(ctx context.Context, k int) (notifyRun, error) {
+	domain := fmt.Sprintf("run%d-%s.%s", k, n.nonce, n.cfg.rcptDomain)
+	body, ctype, err := notifyBody(externalRecipients(n.cfg.rcpts, domain), n.payload)
+	if err != nil {
+		return notifyRun{}, err
+	}
+	t0 := time.Now()
+	id, err := n.submit(ctx, body, ctype, domain)
+	if err != nil {
+		return notifyRun{}, err
+	}
+	run := notifyRun{MessageID: id, AcceptMS: ms(time.Since(t0))}
+	var got []mailItem
+	err = n.box.poll(ctx, "@"+domain, n.cfg.ext.wait, func(items []mailItem) bool {
+		got = items
+		return notified(items, domain) >= n.cfg.rcpts
+	})
+	if err != nil {
+		return run, fmt.Errorf("%w (%d of %d notified)", err, notified(got, domain), n.cfg.rcpts)
+	}
+	run.Notified = notified(got, domain)
+	first, last := captureSpan(got)
+	run.FirstMS, run.LastMS = ms(first.Sub(t0)), ms(last.Sub(t0))
+	return run, nil
+}
+
+// externalRecipients maps n generated addresses at domain to distinct Dutch
+// mobile numbers (+31 6 1234 NNNN).
+func externalRecipients(n int, domain string) map[string]string {
+	out := make(map[string]string, n)
+	for i := range n {
+		out[fmt.Sprintf("ext%03d@%s", i+1, domain)] = fmt.Sprintf("+3161234%04d", i+1)
+	}
+	return out
+}
+
+// notifyBody renders the whole multipart body (the attachment is small).
+func notifyBody(phones map[string]string, payload []byte) ([]byte, string, error) {
+	to := make([]string, 0, len(phones))
+	for a := range phones {
+		to = append(to, a)
+	}
+	slices.Sort(to)
+	draft, err := json.Marshal(notifyDraft{To: to, Subject: "loadgen notify", Phones: phones,
+		Text: "Generated by scripts/loadgen -mode notify."})
+	if err != nil {
+		return nil, "", fmt.Errorf("loadgen: draft: %w", err)
+	}
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", `form-data; name="message"`)
+	h.Set("Content-Type", "application/json")
+	if err := writePart(w, h, draft); err != nil {
+		return nil, "", err
+	}
+	if len(payload) > 0 {
+		p, err := w.CreateFormFile("attachment", "loadgen.bin")
+		if err == nil {
+			_, err = p.Write(payload)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("loadgen: multipart: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", fmt.Errorf("loadgen: multipart: %w", err)
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+// submit posts the body and returns the message id of the 202 answer.
+func (n *notifier) submit(ctx context.Context, body []byte, ctype, key string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.url+"/api/v1/messages", bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("loadgen: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.cfg.token)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Idempotency-Key", "loadgen-notify-"+key)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("loadgen: http: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("%w: %d: %.300s", errStatus, resp.StatusCode, raw)
+	}
+	var acc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == "" {
+		return "", fmt.Errorf("%w: %.300s", errNoMessageID, raw)
+	}
+	return acc.ID, nil
+}
+
+// notified counts the e-mail recipients at domain among items.
+func notified(items []mailItem, domain string) int {
+	n := 0
+	for _, it := range items {
+		if it.Kind != "email" {
+			continue
+		}
+		for _, to := range it.To {
+			if strings.HasSuffix(strings.ToLower(to), "@"+domain) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// captureSpan returns the earliest and latest capture time of items.
+func captureSpan(items []mailItem) (first, last time.Time) {
+	for _, it := range items {
+		if first.IsZero() || it.Time.Before(first) {
+			first = it.Time
+		}
+		if it.Time.After(last) {
+			last = it.Time
+		}
+	}
+	return first, last
+}
+
+func writeJSON(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("loadgen: write report: %w", err)
+	}
+	return nil
+}
