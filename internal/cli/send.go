@@ -23,7 +23,7 @@ import (
 // sending is the secure-send route: blob store, DKIM keys, transport policy,
 // outbox and message service.
 type sending struct {
-	blobs     *blob.FS
+	blobs     sweepableStore
 	vault     *message.Vault
 	store     *message.Store
 	keys      *dkim.Keys
@@ -45,13 +45,30 @@ func smtpHostname(c config.Config) (string, error) {
 	return h, nil
 }
 
-func newSending(s *setup, live *directory.Live) (*sending, error) {
+// sweepableStore is a blob store whose leftovers can be swept (blob.FS, blob.S3).
+type sweepableStore interface {
+	blob.Store
+	Walk(ctx context.Context, fn func(key string, modified time.Time) error) error
+	Sweep(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// newBlobStore is the local directory DATA_DIR/blobs or, with BLOB_STORE=s3,
+// the S3-compatible bucket.
+func newBlobStore(ctx context.Context, s *setup) (sweepableStore, error) {
+	if s.cfg.BlobStore != "s3" {
+		return blob.NewFS(filepath.Join(s.cfg.DataDir, "blobs"))
+	}
+	return blob.NewS3(ctx, blob.S3Config{Endpoint: s.cfg.S3Endpoint, Bucket: s.cfg.S3Bucket, Region: s.cfg.S3Region,
+		AccessKey: s.cfg.S3AccessKey, SecretKey: s.cfg.S3SecretKey, UseTLS: s.cfg.S3TLS, CAFile: s.cfg.S3CAFile}, s.log)
+}
+
+func newSending(ctx context.Context, s *setup, live *directory.Live) (*sending, error) {
 	host, err := smtpHostname(s.cfg)
 	if err != nil {
 		return nil, err
 	}
 	var snd sending
-	if snd.blobs, err = blob.NewFS(filepath.Join(s.cfg.DataDir, "blobs")); err != nil {
+	if snd.blobs, err = newBlobStore(ctx, s); err != nil {
 		return nil, err
 	}
 	ring, err := loadKeyRing(s.cfg, s.log)

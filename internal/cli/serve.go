@@ -78,7 +78,7 @@ func newApp(ctx context.Context, s *setup) (*app, error) {
 	if a.auth, err = newAuth(ctx, s, store); err != nil {
 		return nil, err
 	}
-	if a.send, err = newSending(s, a.live); err != nil {
+	if a.send, err = newSending(ctx, s, a.live); err != nil {
 		return nil, err
 	}
 	if a.submission, err = newSubmission(s, a); err != nil {
