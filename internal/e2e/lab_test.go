@@ -23,6 +23,7 @@ const (
 	domainPKIX    = "pkix.test"     // unsigned, MX certificate issued by the lab CA
 	domainSender  = "sender.test"   // signed, DANE-EE: the senders' own mailboxes
 	domainBurst   = "burst.test"    // signed, DANE-EE: the kill -9 burst, sender and recipient
+	domainExtern  = "extern.test"   // outside the community, unsigned, MX is domainPKIX's (viewer tests)
 )
 
 // Addresses of the scenarios.
@@ -81,6 +82,7 @@ func (l *lab) zones(t *testing.T) []testenv.Zone {
 		{Name: domainPKIX, Records: mx("127.0.0.22")},
 		{Name: domainSender, Signed: true, Records: mx("127.0.0.23", tlsa+l.sender.TLSA(3, 1, 1))},
 		{Name: domainBurst, Signed: true, Records: mx("127.0.0.24", tlsa+l.burst.TLSA(3, 1, 1))},
+		{Name: domainExtern, Records: []string{"@ MX 10 mx." + domainPKIX + "."}},
 	}
 }
 

@@ -42,8 +42,8 @@ func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) e
 	if err != nil {
 		return err
 	}
-	if v, err := s.visit(ctx, l, sess); err != nil || v.State != viewer.StateActive {
-		return errors.Join(err, viewer.ErrNoSession)
+	if err := s.active(ctx, l, sess); err != nil {
+		return err
 	}
 	if wait := s.ips.Take(s.now(), clientIP); wait > 0 {
 		return &viewer.LimitError{RetryAfter: wait}
@@ -123,14 +123,14 @@ func codeError(err error) error {
 	case errors.As(err, &le):
 		return &viewer.LimitError{RetryAfter: le.RetryAfter}
 	case errors.Is(err, otp.ErrLocked):
-		return viewer.ErrNoSession // the state page says locked
+		return &viewer.CodeError{Remaining: 0} // the viewer shows the locked page
+	case errors.Is(err, otp.ErrExpired), errors.Is(err, otp.ErrUsed), errors.Is(err, otp.ErrNoCode),
+		errors.Is(err, otp.ErrCodeExhausted):
+		return viewer.ErrCodeExpired // this code is done; a new one can be requested
 	case errors.As(err, &we):
 		return &viewer.CodeError{Remaining: we.Remaining}
 	case errors.Is(err, otp.ErrWrongCode):
-		return &viewer.CodeError{}
-	case errors.Is(err, otp.ErrExpired), errors.Is(err, otp.ErrUsed), errors.Is(err, otp.ErrNoCode),
-		errors.Is(err, otp.ErrCodeExhausted):
-		return viewer.ErrCodeExpired
+		return &viewer.CodeError{Remaining: 1}
 	}
 	return err
 }
@@ -214,8 +214,8 @@ func (s *Service) VerifyCode(ctx context.Context, sessionToken, code, clientIP s
 	if err != nil {
 		return err
 	}
-	if v, err := s.visit(ctx, l, sess); err != nil || v.State != viewer.StateActive {
-		return errors.Join(err, viewer.ErrNoSession)
+	if err := s.active(ctx, l, sess); err != nil {
+		return err
 	}
 	if err := s.otp.Verify(ctx, l.DeliveryID, code, clientIP); err != nil {
 		if errors.Is(err, otp.ErrLocked) {

@@ -220,15 +220,18 @@ func TestVerifyCode(t *testing.T) {
 		}
 		code := e.sms.lastCode(t)
 		var remaining []int
-		for range 5 {
+		for range 4 {
 			var ce *viewer.CodeError
 			if err := e.ext.VerifyCode(ctx, sess, wrong(code), ip); !errors.As(err, &ce) {
 				t.Fatalf("wrong code = %v, want *viewer.CodeError", err)
 			}
 			remaining = append(remaining, ce.Remaining)
 		}
-		if fmt.Sprint(remaining) != "[4 3 2 1 0]" {
-			t.Errorf("Remaining %v, want [4 3 2 1 0]", remaining)
+		if fmt.Sprint(remaining) != "[4 3 2 1]" {
+			t.Errorf("Remaining %v, want [4 3 2 1]", remaining)
+		}
+		if err := e.ext.VerifyCode(ctx, sess, wrong(code), ip); !errors.Is(err, viewer.ErrCodeExpired) {
+			t.Errorf("5th wrong try = %v, want ErrCodeExpired: the code is used up, not the recipient locked", err)
 		}
 		if err := e.ext.VerifyCode(ctx, sess, code, ip); !errors.Is(err, viewer.ErrCodeExpired) {
 			t.Errorf("right code after 5 wrong = %v, want ErrCodeExpired", err)
@@ -291,11 +294,11 @@ func TestLockAndUnlock(t *testing.T) {
 		if v, err := e.ext.Resolve(ctx, l.token); err != nil || v.State != viewer.StateLocked {
 			t.Errorf("Resolve = %q, %v; want locked", v.State, err)
 		}
-		if _, err := e.ext.Content(ctx, reader); !errors.Is(err, viewer.ErrNoSession) {
-			t.Errorf("Content while locked = %v, want ErrNoSession", err)
+		if _, err := e.ext.Content(ctx, reader); !errors.Is(err, viewer.ErrInactive) {
+			t.Errorf("Content while locked = %v, want ErrInactive", err)
 		}
-		if err := e.ext.SendCode(ctx, sess, "198.51.100.9"); !errors.Is(err, viewer.ErrNoSession) {
-			t.Errorf("SendCode while locked = %v, want ErrNoSession", err)
+		if err := e.ext.SendCode(ctx, sess, "198.51.100.9"); !errors.Is(err, viewer.ErrInactive) {
+			t.Errorf("SendCode while locked = %v, want ErrInactive", err)
 		}
 		if !e.external(t, e.alice, s.id, outsider).Locked {
 			t.Error("sender does not see the recipient locked")
@@ -318,11 +321,16 @@ func lockOut(t *testing.T, e *env, sess string) {
 			}
 		}
 		err := e.ext.VerifyCode(ctx, sess, wrong(e.sms.lastCode(t)), ip)
+		var ce *viewer.CodeError
 		switch {
-		case try < 20 && !errors.Is(err, viewer.ErrWrongCode):
-			t.Fatalf("wrong try %d = %v, want ErrWrongCode", try, err)
-		case try == 20 && !errors.Is(err, viewer.ErrNoSession):
-			t.Fatalf("20th wrong try = %v, want ErrNoSession (locked)", err)
+		case try == 20:
+			if !errors.As(err, &ce) || ce.Remaining != 0 {
+				t.Fatalf("20th wrong try = %v, want CodeError with 0 left (locked)", err)
+			}
+		case try%5 == 0 && !errors.Is(err, viewer.ErrCodeExpired):
+			t.Fatalf("wrong try %d = %v, want ErrCodeExpired (the code is used up)", try, err)
+		case try%5 != 0 && (!errors.As(err, &ce) || ce.Remaining < 1):
+			t.Fatalf("wrong try %d = %v, want a CodeError with tries left", try, err)
 		}
 	}
 }

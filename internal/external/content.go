@@ -36,10 +36,11 @@ func (s *Service) Content(ctx context.Context, sessionToken string) (viewer.Cont
 	return contentOf(v, mc), nil
 }
 
-// contentError: content destroyed under a live session means withdrawn or expired.
+// contentError: content destroyed under a live session means withdrawn or
+// expired; the state page says which.
 func contentError(err error) error {
 	if errors.Is(err, message.ErrPurged) {
-		return viewer.ErrNoSession
+		return viewer.ErrInactive
 	}
 	return err
 }

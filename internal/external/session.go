@@ -133,16 +133,26 @@ func (s *Service) verified(ctx context.Context, token string) (sessionRow, messa
 	if err != nil {
 		return sess, l, err
 	}
-	v, err := s.visit(ctx, l, sess)
-	switch {
-	case err != nil:
+	if err := s.active(ctx, l, sess); err != nil {
 		return sess, l, err
-	case v.State != viewer.StateActive:
-		return sess, l, viewer.ErrNoSession // the state page shows why
-	case sess.VerifiedAt == nil:
+	}
+	if sess.VerifiedAt == nil {
 		return sess, l, viewer.ErrNotVerified
 	}
 	return sess, l, nil
+}
+
+// active is nil while l can be used, else viewer.ErrInactive (the state page
+// says withdrawn, expired or locked).
+func (s *Service) active(ctx context.Context, l message.Link, sess sessionRow) error {
+	v, err := s.visit(ctx, l, sess)
+	if err != nil {
+		return err
+	}
+	if v.State != viewer.StateActive {
+		return viewer.ErrInactive
+	}
+	return nil
 }
 
 // Unlock lifts the lock of the sender's external recipient address of message id.

@@ -91,7 +91,7 @@ func deliveryOf(d deliveryRow, m messageRow) Delivery {
 		SenderUserID: m.SenderUserID, SenderEmail: m.SenderEmail, SenderOrganisationID: m.OrganisationID,
 		MessageIDHeader: m.MessageIDHeader, MessageCreatedAt: m.CreatedAt,
 		BlobKey: m.BlobKey, Size: m.Size, DKIMSignature: m.DKIMSignature, Reason: d.Reason, Route: d.Route}
-	if d.BlobKey != "" { // a notice carries its own, unsigned content
+	if d.BlobKey != "" || d.Kind == KindNotice { // a notice carries its own content, or is rendered
 		out.BlobKey, out.Size, out.DKIMSignature = d.BlobKey, d.Size, ""
 	}
 	return out

@@ -17,6 +17,7 @@ var (
 	ErrLimited     = errors.New("viewer: too many attempts") // wrapped in *LimitError
 	ErrInvalid     = errors.New("viewer: invalid input")     // reply text empty, attachment too large, …
 	ErrNotFound    = errors.New("viewer: not found")         // attachment index out of range
+	ErrInactive    = errors.New("viewer: link not active")   // withdrawn, expired or locked: show the state page
 )
 
 // Link states: anything but StateActive shows its own page and nothing else.

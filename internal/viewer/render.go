@@ -153,7 +153,7 @@ func (v *Viewer) renderError(c *gin.Context, op string, err error) {
 	case errors.Is(err, ErrNoSession):
 		v.clearSession(c)
 		v.render(c, http.StatusForbidden, "notice", v.notice(c, "nosession"))
-	case errors.Is(err, ErrNotVerified):
+	case errors.Is(err, ErrNotVerified), errors.Is(err, ErrInactive):
 		c.Redirect(http.StatusSeeOther, "/v/")
 	case errors.Is(err, ErrNotFound):
 		p := v.notice(c, "notfound")

@@ -474,6 +474,7 @@ func TestBackendErrors(t *testing.T) {
 	}{
 		{"limited", &LimitError{RetryAfter: 90e9}, 429, "over 2 minuten"},
 		{"no session", ErrNoSession, 403, "Sessie beëindigd"},
+		{"link became inactive", ErrInactive, 303, ""},
 		{"internal", io.ErrUnexpectedEOF, 500, "Er ging iets mis"},
 	}
 	for _, tt := range tests {
@@ -488,6 +489,9 @@ func TestBackendErrors(t *testing.T) {
 			}
 			if contains(rec.Body.String(), tt.err.Error()) {
 				t.Error("error text leaked")
+			}
+			if tt.status == 303 && rec.Header().Get("Location") != "/v/" {
+				t.Errorf("Location %q, want /v/ (the state page)", rec.Header().Get("Location"))
 			}
 			if tt.status == 429 && rec.Header().Get("Retry-After") != "120" {
 				t.Errorf("Retry-After %q", rec.Header().Get("Retry-After"))
