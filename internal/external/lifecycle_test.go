@@ -191,7 +191,6 @@ func (e *env) blobKeys(t *testing.T) []string {
 	return keys
 }
 
-
 // gone: the link is not active any more, or the session timed out meanwhile.
 func gone(err error) bool {
 	return errors.Is(err, viewer.ErrInactive) || errors.Is(err, viewer.ErrNoSession)
