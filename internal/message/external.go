@@ -243,7 +243,7 @@ func (s *Service) writeMail(ctx context.Context, m messageRow, key string, write
 	if err != nil {
 		return 0, fmt.Errorf("message: create notification blob: %w", err)
 	}
-	if _, err := io.WriteString(w, sig); err == nil {
+	if _, err = io.WriteString(w, sig); err == nil {
 		_, err = w.Write(body.Bytes())
 	}
 	if err == nil {
