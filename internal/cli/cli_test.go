@@ -21,6 +21,7 @@ func runCLI(t *testing.T, ctx context.Context, dir, stdin string, args ...string
 	t.Helper()
 	vars := map[string]string{
 		"VEILIG_DATABASE_URL": filepath.Join(dir, "veilig.db"),
+		"VEILIG_DATA_DIR":     filepath.Join(dir, "data"),
 		"VEILIG_LOG_LEVEL":    "warn",
 	}
 	var out, errOut bytes.Buffer
