@@ -37,9 +37,11 @@ type Delivery struct {
 	DKIMSignature string
 	// Content opens and writes blobs sealed under the message's data key; nil
 	// once the message is purged (its key destroyed).
-	Content blob.Store
-	Reason  string // why the delivery exists (a notice's kind, e.g. "bounce-notice")
-	Route   string
+	Content       blob.Store
+	Reason        string // why the delivery exists (a notice's kind, e.g. "bounce-notice")
+	Route         string
+	OwnBlob       bool       // BlobKey is the delivery's own (a notice or notification), not the message's
+	NextAttemptAt *time.Time // when a deferred delivery is due
 }
 
 // Final reports whether the delivery has nothing left to do.
@@ -90,9 +92,10 @@ func deliveryOf(d deliveryRow, m messageRow) Delivery {
 		OrganisationID: d.OrganisationID, Status: d.Status, Attempts: d.Attempts,
 		SenderUserID: m.SenderUserID, SenderEmail: m.SenderEmail, SenderOrganisationID: m.OrganisationID,
 		MessageIDHeader: m.MessageIDHeader, MessageCreatedAt: m.CreatedAt,
-		BlobKey: m.BlobKey, Size: m.Size, DKIMSignature: m.DKIMSignature, Reason: d.Reason, Route: d.Route}
+		BlobKey: m.BlobKey, Size: m.Size, DKIMSignature: m.DKIMSignature, Reason: d.Reason, Route: d.Route,
+		NextAttemptAt: d.NextAttemptAt}
 	if d.BlobKey != "" || d.Kind == KindNotice { // a notice carries its own content, or is rendered
-		out.BlobKey, out.Size, out.DKIMSignature = d.BlobKey, d.Size, ""
+		out.BlobKey, out.Size, out.DKIMSignature, out.OwnBlob = d.BlobKey, d.Size, "", true
 	}
 	return out
 }

@@ -22,6 +22,16 @@ var errPurged = errors.New("content destroyed")
 // purgedReason is the recorded reason of a delivery whose content is gone.
 const purgedReason = "the message was withdrawn or has expired; its content is destroyed"
 
+// Shared SMTP transactions: at most maxBatch recipients per transaction (RFC
+// 5321 §4.5.3.1.8 requires servers to take 100); a claim outlives the job's
+// timeout by claimMargin; a job whose delivery another job is sending looks
+// again after claimedSnooze.
+const (
+	maxBatch      = 50
+	claimMargin   = time.Minute
+	claimedSnooze = 10 * time.Second
+)
+
 // recordTimeout bounds recording a run's outcome, which happens even when the
 // run's own context was cancelled by a stop.
 const recordTimeout = 30 * time.Second
@@ -79,13 +89,81 @@ func (o *Outbox) work(ctx context.Context, r run) error {
 	if d.Content == nil && (d.BlobKey != "" || d.Kind != message.KindNotice) {
 		return o.record(ctx, d, message.Outcome{Status: message.StatusFailed, Reason: purgedReason})
 	}
-	env, err := o.envelope(ctx, d)
+	if wait := o.notDue(d, r); wait > 0 {
+		return river.JobSnooze(wait) // deferred by another job's shared transaction
+	}
+	batch, err := o.store.Claim(ctx, d, r.JobID, o.now().Add(o.cfg.JobTimeout+claimMargin), maxBatch)
+	if errors.Is(err, message.ErrClaimed) {
+		return river.JobSnooze(claimedSnooze) // another job is sending it right now
+	}
+	if err != nil {
+		return err
+	}
+	defer o.release(ctx, batch)
+	return o.deliverBatch(ctx, r, batch)
+}
+
+// deliverBatch sends batch (d first, then other recipients of its message at
+// its domain) in one SMTP transaction and records each one's outcome. The
+// result is the first's: the others' own jobs find them final, or deferred and
+// due later.
+func (o *Outbox) deliverBatch(ctx context.Context, r run, batch []message.Delivery) error {
+	env, err := o.envelope(ctx, batch[0])
 	if err != nil {
 		return err // retried by River
 	}
+	env.To = make([]string, len(batch))
+	for i, d := range batch {
+		env.To[i] = d.Address
+	}
 	started := o.now()
-	res := o.deliverer.Deliver(ctx, d.Domain, env)
-	return o.record(ctx, d, o.decide(d, r, res, started))
+	res := o.deliverer.Deliver(ctx, batch[0].Domain, env)
+	first := o.record(ctx, batch[0], o.decide(batch[0], r, resultFor(res, batch[0].Address), started))
+	for _, d := range batch[1:] {
+		err := o.record(ctx, d, o.decide(d, r, resultFor(res, d.Address), started))
+		var deferred *DeferredError
+		if err != nil && !errors.As(err, &deferred) {
+			o.log.Error("could not record a shared delivery; its own job runs it again", "delivery", d.ID, "err", err)
+		}
+	}
+	return first
+}
+
+// resultFor is the result for one recipient of a shared transaction.
+func resultFor(res delivery.Result, address string) delivery.Result {
+	out, ok := res.PerRecipient[address]
+	if !ok {
+		return res
+	}
+	res.Outcome, res.PerRecipient = out, nil
+	if out == delivery.Delivered {
+		res.Reason = ""
+	}
+	return res
+}
+
+// notDue is how long a deferred delivery still waits when its job runs for the
+// first time although the delivery was tried already: another job's shared
+// transaction deferred it. (A job's own retries River schedules when due.)
+func (o *Outbox) notDue(d message.Delivery, r run) time.Duration {
+	if r.Attempt > 1 || d.Status != message.StatusDeferred || d.NextAttemptAt == nil {
+		return 0
+	}
+	if wait := d.NextAttemptAt.Sub(o.now()); wait > time.Second {
+		return wait
+	}
+	return 0
+}
+
+// release ends the batch's claims once its outcomes are recorded.
+func (o *Outbox) release(ctx context.Context, batch []message.Delivery) {
+	ids := make([]string, len(batch))
+	for i, d := range batch {
+		ids[i] = d.ID
+	}
+	if err := o.store.Release(context.WithoutCancel(ctx), ids); err != nil {
+		o.log.Warn("could not release delivery claims; they expire by themselves", "err", err)
+	}
 }
 
 // envelope is what goes to the transport: the blob with the DKIM-Signature

@@ -3,8 +3,11 @@ package outbox
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/riverqueue/river"
 
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
@@ -183,6 +186,110 @@ func TestMissingDeliveryCancelsTheJob(t *testing.T) {
 		err := e.o.work(context.Background(), run{JobID: 1, Attempt: 1, MaxAttempts: 100, DeliveryID: "gone"})
 		if !errors.Is(err, message.ErrNotFound) || len(e.fake.called()) != 0 {
 			t.Errorf("run = %v, want a cancel wrapping ErrNotFound and no delivery", err)
+		}
+	})
+}
+
+// TestSharedTransaction: the recipients of one message at one domain go in one
+// SMTP transaction; each gets its own outcome from the per-recipient replies,
+// their own jobs then find them final; the sender's copy at another domain is
+// its own transaction.
+func TestSharedTransaction(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		acc, err := e.svc.Accept(ctx, e.from, message.Draft{To: []string{"bob@b.example", "carol@b.example"},
+			Cc: []string{"dave@b.example"}, Subject: "Onderwerp", Text: "Tekst"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]string{}
+		var rows []struct{ Address, ID string }
+		e.db.Raw("SELECT address, id FROM deliveries WHERE message_id = ?", acc.ID).Scan(&rows)
+		for _, r := range rows {
+			ids[r.Address] = r.ID
+		}
+		mixed := delivered
+		mixed.Outcome, mixed.Reason = delivery.Permanent, "550 5.1.1 no such user"
+		mixed.PerRecipient = map[string]delivery.Outcome{"bob@b.example": delivery.Delivered,
+			"carol@b.example": delivery.Permanent, "dave@b.example": delivery.Delivered}
+		e.fake.set(mixed, delivered)
+		for _, addr := range []string{"bob@b.example", "carol@b.example", "dave@b.example", e.from.Email} {
+			if err := e.o.work(ctx, run{JobID: 1, Attempt: 1, MaxAttempts: 100, DeliveryID: ids[addr]}); err != nil {
+				t.Fatalf("job of %s: %v", addr, err)
+			}
+		}
+		e.fake.mu.Lock()
+		calls := e.fake.calls
+		e.fake.mu.Unlock()
+		if len(calls) != 2 || calls[0].domain != "b.example" ||
+			strings.Join(calls[0].to, ",") != "bob@b.example,carol@b.example,dave@b.example" ||
+			strings.Join(calls[1].to, ",") != e.from.Email {
+			t.Fatalf("transactions %+v, want one to the three at b.example and the sender's copy", calls)
+		}
+		st, err := e.svc.Get(ctx, e.from, acc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"bob@b.example": message.StatusDelivered, "carol@b.example": message.StatusFailed,
+			"dave@b.example": message.StatusDelivered}
+		for _, r := range st.Recipients {
+			if w, ok := want[r.Address]; ok && (r.Status != w || len(r.Evidence) != 1) {
+				t.Errorf("%s: %s with %d attempts, want %s with 1", r.Address, r.Status, len(r.Evidence), w)
+			}
+		}
+		if _, n := e.recipientStatus(t, acc.ID, message.KindNotice); n.Address != e.from.Email {
+			t.Errorf("notice %+v, want one for carol's failure", n)
+		}
+	})
+}
+
+// TestClaimedDeliveryWaits: a job whose delivery another job is sending snoozes
+// and sends nothing; once the claim is gone it delivers.
+func TestClaimedDeliveryWaits(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		e.fake.set(delivered)
+		_, id := e.send(t)
+		d, err := e.store.Delivery(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Claim(ctx, d, 0, time.Now().Add(time.Hour), 1); err != nil {
+			t.Fatal(err)
+		}
+		err = e.o.work(ctx, run{JobID: 1, Attempt: 1, MaxAttempts: 100, DeliveryID: id})
+		var snooze *river.JobSnoozeError
+		if !errors.As(err, &snooze) || len(e.fake.calls) != 0 {
+			t.Fatalf("run while claimed = %v with %d sends, want a snooze and none", err, len(e.fake.calls))
+		}
+		if err := e.store.Release(ctx, []string{id}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.o.work(ctx, run{JobID: 1, Attempt: 1, MaxAttempts: 100, DeliveryID: id}); err != nil || len(e.fake.calls) != 1 {
+			t.Fatalf("run after release = %v with %d sends, want delivered once", err, len(e.fake.calls))
+		}
+	})
+}
+
+// TestClaimOfDeadJobIsTakenOver: a claim whose job is not running (its process
+// died and River set the job back) does not hold the delivery.
+func TestClaimOfDeadJobIsTakenOver(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		e.fake.set(delivered)
+		_, id := e.send(t)
+		d, err := e.store.Delivery(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Claim(ctx, d, 424242, time.Now().Add(time.Hour), 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.o.work(ctx, run{JobID: 1, Attempt: 2, MaxAttempts: 100, DeliveryID: id}); err != nil || len(e.fake.calls) != 1 {
+			t.Fatalf("run = %v with %d sends, want the dead job's claim taken over and one delivery", err, len(e.fake.calls))
 		}
 	})
 }
