@@ -12,8 +12,13 @@ import (
 	"github.com/veilig/veilig/directory"
 )
 
-// ErrClaimed: another worker holds the delivery for a shared SMTP transaction.
-var ErrClaimed = errors.New("message: delivery claimed by another worker")
+// Errors of Claim.
+var (
+	// ErrClaimed: another worker holds the delivery for a shared SMTP transaction.
+	ErrClaimed = errors.New("message: delivery claimed by another worker")
+	// ErrFinal: the delivery became final since it was read (another worker sent it).
+	ErrFinal = errors.New("message: delivery already final")
+)
 
 // Batchable reports whether d can share an SMTP transaction with other
 // recipients of its message: a recipient or self-copy on the internal route,
@@ -38,6 +43,12 @@ func (s *Store) Claim(ctx context.Context, d Delivery, holder int64, until time.
 	}
 	if len(got) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrClaimed, d.ID)
+	}
+	// What was read before the claim may be stale: another worker may have sent
+	// it and released its claim in between. Under the claim, nobody else sends.
+	if open, err := s.stillOpen(ctx, []string{d.ID}); err != nil || !open[d.ID] {
+		_ = s.Release(context.WithoutCancel(ctx), []string{d.ID})
+		return nil, errors.Join(err, fmt.Errorf("%w: %s", ErrFinal, d.ID))
 	}
 	batch := []Delivery{d}
 	if !d.Batchable() || max < 2 {
@@ -68,11 +79,37 @@ func (s *Store) claimSiblings(ctx context.Context, c claimer, d Delivery, max in
 	if err != nil {
 		return nil, err
 	}
+	open, err := s.stillOpen(ctx, want)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Delivery, 0, len(got))
+	var done []string
 	for _, r := range rows {
-		if got[r.ID] {
+		switch {
+		case got[r.ID] && open[r.ID]:
 			out = append(out, siblingOf(d, r))
+		case got[r.ID]:
+			done = append(done, r.ID)
 		}
+	}
+	if len(done) > 0 {
+		err = s.Release(ctx, done)
+	}
+	return out, err
+}
+
+// stillOpen reports which of ids are not final.
+func (s *Store) stillOpen(ctx context.Context, ids []string) (map[string]bool, error) {
+	var open []string
+	err := s.db.WithContext(ctx).Model(&deliveryRow{}).Where("id IN ? AND status IN ?", ids,
+		[]string{StatusQueued, StatusDeferred}).Pluck("id", &open).Error
+	if err != nil {
+		return nil, fmt.Errorf("message: read delivery states: %w", err)
+	}
+	out := make(map[string]bool, len(open))
+	for _, id := range open {
+		out[id] = true
 	}
 	return out, nil
 }

@@ -96,6 +96,10 @@ func (o *Outbox) work(ctx context.Context, r run) error {
 	if errors.Is(err, message.ErrClaimed) {
 		return river.JobSnooze(claimedSnooze) // another job is sending it right now
 	}
+	if errors.Is(err, message.ErrFinal) {
+		o.log.Info("delivery already final; run skipped", "delivery", d.ID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

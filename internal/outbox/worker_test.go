@@ -293,3 +293,28 @@ func TestClaimOfDeadJobIsTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimAfterAnotherSent: a delivery read as queued but sent by another job
+// before this one claims it is not sent again (no duplicate).
+func TestClaimAfterAnotherSent(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		_, id := e.send(t)
+		d, err := e.store.Delivery(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.Exec("UPDATE deliveries SET status = 'delivered' WHERE id = ?", id).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Claim(ctx, d, 0, time.Now().Add(time.Hour), 10); !errors.Is(err, message.ErrFinal) {
+			t.Fatalf("Claim of a delivery sent meanwhile = %v, want ErrFinal", err)
+		}
+		var claims int64
+		e.db.Raw("SELECT COUNT(*) FROM delivery_claims").Scan(&claims)
+		if claims != 0 {
+			t.Errorf("%d claims left behind", claims)
+		}
+	})
+}
