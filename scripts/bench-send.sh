@@ -744,7 +744,9 @@ $(figure_table)
   and one \`attachment\` of $SIZE incompressible bytes) with its own \`Idempotency-Key\`; a 202 counts as accepted,
   which the server answers only once message, deliveries and jobs are committed. Latencies are client-side.
 - **Large-attachment latency:** the same serve, 2 unmeasured requests, then \`$LARGE_CMD\`.
-- **Delivery:** $MESSAGES messages ($DELIVERIES deliveries, one SMTP transaction each) were accepted into a second database
+- **Delivery:** $MESSAGES messages ($DELIVERIES deliveries: the $((RCPTS + 1)) recipients of one message at one domain
+  share one SMTP transaction, one MAIL and a RCPT each, as MTAs do; smtp-source below sends one transaction per
+  copy, so the two runs put the same $DELIVERIES copies into the Maildir by different numbers of transactions) were accepted into a second database
   with the queue paused, and that serve stopped. Postfix's yardstick ran first: \`$SRC_CMD\`. smtp-source(1) has no TLS
   support at all (no STARTTLS option; its man page lists none), so it sends plain SMTP, a new connection per
   message (no \`-d\`). Then the queue was unpaused and a fresh \`veilig serve\` started; it looks up MX, A and TLSA
