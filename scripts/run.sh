@@ -55,9 +55,8 @@ cat <<TXT
 
   Send securely to someone outside the community, then read it as they would:
 
-    curl -s $base/api/v1/messages -H "Authorization: Bearer \$TOKEN" \
-      -F 'message={"to":["iemand@example.org"],"subject":"Uw dossier","text":"Zie bijlage.",
-                   "phones":{"iemand@example.org":"+31612345678"}};type=application/json' \
+    curl -s $base/api/v1/messages -H "Authorization: Bearer \$TOKEN" \\
+      -F 'message={"to":["iemand@example.org"],"subject":"Uw dossier","text":"Zie bijlage.","phones":{"iemand@example.org":"+31612345678"}};type=application/json' \\
       -F 'attachment=@README.md'
 
     Open $base/dev/mailbox: the notification e-mail has the link. Open it, ask for
