@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin/veilig
 
-.PHONY: all build run test bench lint demo-ldif clean
+.PHONY: all build run test bench lint demo-ldif clean addins
 
 all: build
 
@@ -26,6 +26,13 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+## addins: bin/veilig-thunderbird.xpi (addin/thunderbird with addin/core under core/, no tests)
+addins:
+	rm -rf bin/thunderbird bin/veilig-thunderbird.xpi && mkdir -p bin/thunderbird/core
+	cp -R addin/thunderbird/. bin/thunderbird/ && rm -rf bin/thunderbird/testing bin/thunderbird/*.test.js
+	cp addin/core/*.js bin/thunderbird/core/ && rm -f bin/thunderbird/core/*.test.js
+	cd bin/thunderbird && zip -q -r -X -D ../veilig-thunderbird.xpi . && cd .. && rm -rf thunderbird
 
 ## demo-ldif: regenerate the demo community shipped in scripts/
 demo-ldif:

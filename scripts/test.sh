@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages postgresql slapd ldap-utils knot knot-dnsutils unbound bind9-dnsutils postfix libnet-ssleay-perl swaks openssl chromium procps
+ensure_packages postgresql slapd ldap-utils knot knot-dnsutils unbound bind9-dnsutils postfix libnet-ssleay-perl swaks openssl chromium procps thunderbird zip
+# Node.js for the add-ins (nodejs bundles npm; Debian's separate npm package only when it does not).
+command -v node >/dev/null || ensure_packages nodejs
+command -v npm >/dev/null || ensure_packages npm
 
 tmp=$(mktemp -d /tmp/veilig-test.XXXXXX)
 chmod 755 "$tmp"
@@ -22,6 +25,9 @@ export VEILIG_TEST_POSTGRES_URL=$PG_URL
 # Browser screenshots of the end-to-end tests are kept here (gitignored).
 export VEILIG_TEST_ARTIFACTS=${VEILIG_TEST_ARTIFACTS:-$PWD/data/test-artifacts}
 mkdir -p "$VEILIG_TEST_ARTIFACTS"
+
+log "add-ins: npm ci, node --test"
+(cd addin && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 log "lint (gofmt, go vet, staticcheck)"
 make --no-print-directory lint
