@@ -32,6 +32,9 @@ type Options struct {
 	SPFInclude string
 	// PreviewTimeout bounds the transport preview of one resolve request; 0 = 3 s.
 	PreviewTimeout time.Duration
+	// AddinOrigins are the exact origins (scheme://host[:port]) whose browser
+	// code may call /api/v1 (CORS); none = same-origin only.
+	AddinOrigins []string
 }
 
 // Deps are the services the handlers call; each is a small interface owned here.
@@ -52,7 +55,8 @@ type Deps struct {
 	Revoker       Revoker            // POST /api/v1/messages/{id}/revoke
 	Unlocker      Unlocker           // POST /api/v1/messages/{id}/recipients/{address}/unlock
 	Settings      SettingsStore      // GET/PUT /api/v1/organisations/{id}/settings
-	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox
+	Detector      Detector           // POST /api/v1/detect, GET /api/v1/detect/patterns
+	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox, the add-ins (/addin)
 }
 
 // New builds the router with every route and middleware.
@@ -64,7 +68,11 @@ func New(opts Options, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handlers{opts: opts, Deps: d}
-	r.Use(requestID(), h.observe(), recovery(d.Log), securityHeaders(), renderErrors(d.Log))
+	corsHandler, err := cors(opts.AddinOrigins)
+	if err != nil {
+		return nil, err
+	}
+	r.Use(requestID(), h.observe(), recovery(d.Log), securityHeaders(), corsHandler, renderErrors(d.Log))
 	r.NoRoute(func(c *gin.Context) { _ = c.Error(newError(kindNotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) { _ = c.Error(newError(kindMethodNotAllowed, "method not allowed")) })
 
@@ -103,6 +111,10 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	}
 	if d.Organisations != nil && d.DKIM != nil {
 		authed.GET("/organisations/:id/dns", h.organisationDNS)
+	}
+	if d.Detector != nil {
+		authed.POST("/detect", h.limitBody(), h.detectText)
+		authed.GET("/detect/patterns", h.detectPatterns)
 	}
 	if d.Organisations != nil && d.Settings != nil {
 		authed.GET("/organisations/:id/settings", h.getSettings)

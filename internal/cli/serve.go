@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,11 +14,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/veilig/veilig/addin"
 	"github.com/veilig/veilig/api"
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/directory/ldapsync"
 	"github.com/veilig/veilig/internal/auth"
+	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/detect"
 	"github.com/veilig/veilig/internal/metrics"
 	"github.com/veilig/veilig/internal/submission"
 )
@@ -93,14 +97,49 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 	if err != nil {
 		return nil, err
 	}
+	origins, add, err := newAddins(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	detector, err := newDetector(s.cfg)
+	if err != nil {
+		return nil, err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	return api.New(api.Options{MaxBodyBytes: s.cfg.MaxBodyBytes, TrustedProxies: splitList(s.cfg.TrustedProxies),
 		MetricsAllow: splitList(s.cfg.MetricsAllow), MaxMessageBytes: s.cfg.MaxMessageBytes,
-		SpoolDir: filepath.Join(s.cfg.DataDir, "spool"), SPFInclude: "_spf." + host},
+		SpoolDir: filepath.Join(s.cfg.DataDir, "spool"), SPFInclude: "_spf." + host, AddinOrigins: origins},
 		api.Deps{Log: s.log, Metrics: a.metrics, Directory: a.live, Status: store, Login: a.auth,
 			Tokens: a.auth, Ready: readiness(s.db), Messages: a.send.messages, Organisations: store,
 			DKIM: a.send.keys, Transport: a.send.deliverer, Revoker: a.send.messages,
-			Unlocker: a.send.unlocker(), Pages: a.send.pages(), Settings: a.send.store})
+			Unlocker: a.send.unlocker(), Pages: append(a.send.pages(), add), Settings: a.send.store,
+			Detector: detector})
+}
+
+// newAddins prepares the add-in files and manifests for PUBLIC_URL and returns
+// the origins allowed CORS: ADDIN_ORIGINS, or else PUBLIC_URL's own origin.
+// newDetector is the sensitive-data detector with VEILIG_DETECT_PATTERNS.
+func newDetector(cfg config.Config) (*detect.Detector, error) {
+	var patterns []detect.Pattern
+	if cfg.DetectPatterns != "" {
+		if err := json.Unmarshal([]byte(cfg.DetectPatterns), &patterns); err != nil {
+			return nil, fmt.Errorf("VEILIG_DETECT_PATTERNS: %w", err)
+		}
+	}
+	return detect.New(patterns...)
+}
+
+func newAddins(cfg config.Config) ([]string, *addin.Addin, error) {
+	extra := splitList(cfg.AddinOrigins)
+	add, err := addin.New(cfg.PublicURL, addin.WithFrameAncestors(extra...))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(extra) > 0 {
+		return extra, add, nil
+	}
+	origin, err := addin.Origin(cfg.PublicURL)
+	return []string{origin}, add, err
 }
 
 func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {

@@ -33,6 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" default:"20s" help:"how long in-flight requests get on SIGTERM"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" default:"1048576" help:"largest JSON request body accepted"`
 	TrustedProxies  string        `env:"TRUSTED_PROXIES" default:"" help:"comma-separated CIDRs whose X-Forwarded-For is believed"`
+	AddinOrigins    string        `env:"ADDIN_ORIGINS" default:"" help:"comma-separated exact origins (scheme://host[:port]) whose add-in code may call the API (CORS) and frame the add-in pages, e.g. an on-premises OWA; empty = PUBLIC_URL's origin only"`
 
 	TokenAudience  string        `env:"TOKEN_AUDIENCE" default:"veilig-api" help:"aud of access tokens"`
 	AccessTokenTTL time.Duration `env:"ACCESS_TOKEN_TTL" default:"15m" help:"lifetime of access tokens"`
@@ -100,6 +101,7 @@ type Config struct {
 	SMSEndpoint    string        `env:"SMS_CM_URL" default:"" help:"overrides CM.com's API URL (tests)"`
 	SMSRegions     string        `env:"SMS_REGIONS" default:"" help:"comma-separated ISO regions phone numbers may be in; empty = NL + EU/EEA"`
 	SMSDailyCap    int           `env:"SMS_DAILY_CAP" default:"500" help:"default daily SMS cap per organisation (organisation settings may lower or raise it)"`
+	DetectPatterns string        `env:"DETECT_PATTERNS" default:"" help:"JSON list of extra sensitive-data patterns [{\"name\":…,\"pattern\":…}] (RE2 = JavaScript syntax, no inline flags), besides BSN and IBAN"`
 	DevMailbox     bool          `env:"DEV_MAILBOX" default:"false" help:"capture every e-mail and SMS at /dev/mailbox instead of sending (development only)"`
 }
 

@@ -48,6 +48,7 @@ type Match struct {
 // concurrent use.
 type Detector struct {
 	patterns []namedRegexp
+	source   []Pattern
 }
 
 type namedRegexp struct {
@@ -74,9 +75,13 @@ func New(patterns ...Pattern) (*Detector, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrPattern, p.Name, err)
 		}
 		d.patterns = append(d.patterns, namedRegexp{name: p.Name, re: re})
+		d.source = append(d.source, p)
 	}
 	return d, nil
 }
+
+// Patterns returns the extra patterns, as given.
+func (d *Detector) Patterns() []Pattern { return append([]Pattern(nil), d.source...) }
 
 // Detect returns the unique matches in text order; of overlapping matches the
 // first is kept.
