@@ -104,6 +104,20 @@ export class VeiligClient {
   }
 
   /**
+   * detectPatterns returns the organisation's extra sensitive-data patterns,
+   * [{name, pattern}], for detect(text, {patterns}). Entries that are not
+   * {name: string, pattern: string} are dropped.
+   */
+  async detectPatterns() {
+    const res = await this.#authorised({ path: "/api/v1/detect/patterns", method: "GET" }, this.#timeoutMs);
+    const list = (await expectJSON(res)).patterns;
+    if (!Array.isArray(list)) return [];
+    return list
+      .filter((p) => typeof p?.name === "string" && typeof p?.pattern === "string")
+      .map(({ name, pattern }) => ({ name, pattern }));
+  }
+
+  /**
    * send submits a draft {to, cc, bcc, subject, html, text, phones, attachments}
    * where attachments are Files or {name, data: Blob|ArrayBuffer|Uint8Array, type}.
    * onProgress({loaded, total}) reports the upload (per chunk with xhrFactory,

@@ -284,3 +284,30 @@ test("the constructor needs a base URL and a token store", () => {
   assert.throws(() => new VeiligClient({ tokens: memoryTokens() }), TypeError);
   assert.throws(() => new VeiligClient({ baseUrl: BASE }), TypeError);
 });
+
+test("detectPatterns fetches the organisation's patterns with the bearer token", async (t) => {
+  const good = [{ name: "zaaknummer", pattern: "Z-[0-9]{6}" }];
+  const cases = [
+    { name: "list", body: { patterns: good }, want: good },
+    { name: "empty", body: { patterns: [] }, want: [] },
+    { name: "malformed entries dropped", body: { patterns: [...good, { name: 1, pattern: "x" }, null, { name: "n" }] }, want: good },
+    { name: "no list", body: {}, want: [] },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const f = fakeFetch(json(200, c.body));
+      assert.deepEqual(await client(f).detectPatterns(), c.want);
+      assert.equal(f.calls[0].url, `${BASE}/api/v1/detect/patterns`);
+      assert.equal(f.calls[0].method, "GET");
+      assert.equal(f.calls[0].headers.get("Authorization"), "Bearer acc-1");
+    });
+  }
+});
+
+test("detectPatterns refreshes once on 401 and passes other errors on", async () => {
+  const good = [{ name: "zaaknummer", pattern: "Z-[0-9]{6}" }];
+  const f = fakeFetch(problem(401, "unauthorized"), json(200, tokenBody(2)), json(200, { patterns: good }));
+  assert.deepEqual(await client(f).detectPatterns(), good);
+  assert.equal(f.calls[2].headers.get("Authorization"), "Bearer acc-2");
+  await assert.rejects(client(fakeFetch(problem(503, "unavailable"))).detectPatterns(), { status: 503 });
+});

@@ -69,13 +69,36 @@ export function detect(text, { patterns = [] } = {}) {
   return uniqueInOrder(found);
 }
 
+// compilePatterns checks the names (a bad one is a programming error) and
+// compiles the expressions. An expression JavaScript cannot compile (RE2-only
+// syntax such as (?i) or \z) is skipped with a warning naming the pattern,
+// never its text, so the built-in checks and the send go on.
 function compilePatterns(patterns) {
-  return patterns.map(({ name, pattern }) => {
+  const out = [];
+  for (const { name, pattern } of patterns) {
     if (typeof name !== "string" || name === "" || BUILTIN_KINDS.has(name)) {
       throw new TypeError(`detector: pattern name ${JSON.stringify(name)} is empty or reserved`);
     }
-    return { name, re: new RegExp(pattern, "gu") };
-  });
+    const re = compile(pattern);
+    if (re) out.push({ name, re });
+    else warn(`detector: pattern ${JSON.stringify(name)} skipped: not a JavaScript regular expression`);
+  }
+  return out;
+}
+
+function compile(pattern) {
+  if (typeof pattern !== "string" || pattern === "") return null;
+  try {
+    return new RegExp(pattern, "gu");
+  } catch {
+    return null;
+  }
+}
+
+// warn logs to console.warn where there is one (Outlook's JavaScript-only
+// runtime and node:vm contexts may lack console).
+function warn(text) {
+  if (typeof console !== "undefined" && typeof console.warn === "function") console.warn(text);
 }
 
 function findPattern(text, { name, re }) {

@@ -55,3 +55,26 @@ test("matches are bounded", () => {
   }
   assert.equal(detect(bsns.join(", ")).length, MAX_MATCHES);
 });
+
+test("patterns JavaScript cannot compile are skipped with a warning that holds no text", async (t) => {
+  const text = "BSN 111222333, zaak Z-123456, geheim";
+  const cases = [
+    { name: "RE2 inline flag", pattern: "(?i)geheim" },
+    { name: "RE2 end of text", pattern: "geheim\\z" },
+    { name: "unbalanced", pattern: "(geheim" },
+    { name: "not a string", pattern: 42 },
+    { name: "empty", pattern: "" },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const warn = t.mock.method(console, "warn", () => {});
+      const got = detect(text, { patterns: [{ name: "kapot", pattern: c.pattern }, { name: "zaak", pattern: "Z-[0-9]{6}" }] });
+      assert.deepEqual(got.map((m) => m.kind), ["bsn", "zaak"]);
+      assert.equal(warn.mock.calls.length, 1);
+      const logged = warn.mock.calls[0].arguments.join(" ");
+      assert.match(logged, /"kapot"/);
+      assert.doesNotMatch(logged, /111222333|Z-123456|geheim/);
+      warn.mock.restore();
+    });
+  }
+});

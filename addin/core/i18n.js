@@ -47,6 +47,24 @@ const nl = {
   "error.5xx": "De Veilig-server heeft een storing. Probeer het later opnieuw.",
   "error.network": "Geen verbinding met de Veilig-server. Controleer uw internetverbinding.",
   "error.unknown": "Er ging iets mis ({0}).",
+
+  // Outlook task pane and sign-in dialog.
+  "pane.signin.text": "Log in bij Veilig om dit bericht veilig te verzenden.",
+  "pane.recipients": "Ontvangers",
+  "pane.noRecipients": "Dit concept heeft nog geen ontvangers. Voeg ze toe in Aan, CC of BCC.",
+  "pane.refresh": "Ontvangers opnieuw controleren",
+  "phone.required": "Vul een mobiel nummer in: de ontvanger krijgt de code per sms.",
+  "phone.fix": "Niet verzonden: vul voor elke ontvanger buiten de community een geldig mobiel nummer in.",
+  "progress.reading": "Bericht en bijlagen lezen…",
+  "progress.sentDiscard": "Het bericht is veilig verzonden. Verwijder dit concept nu zelf, anders kan het ook nog gewoon verzonden worden.",
+  "error.office": "Outlook kon het concept niet lezen. Probeer het opnieuw.",
+  "error.signinDialog": "Het inlogvenster kon niet worden geopend. Sta pop-ups voor Veilig toe en probeer het opnieuw.",
+  "error.attachments.cloud": "De bijlage {0} is een link naar een bestand in de cloud. Voeg het bestand zelf toe en probeer het opnieuw.",
+  "error.attachments.tooMany": "Dit bericht heeft te veel bijlagen (maximaal 100).",
+  "error.invalidRecipient": "Niet verzonden: verwijder of verbeter de ongeldige adressen.",
+  "error.noRecipients": "Niet verzonden: voeg eerst ontvangers toe.",
+  "login.heading": "Inloggen bij Veilig",
+  "login.busy": "Bezig met inloggen…",
 };
 
 const en = {
@@ -92,6 +110,24 @@ const en = {
   "error.5xx": "The Veilig server has a problem. Please try again later.",
   "error.network": "No connection to the Veilig server. Check your internet connection.",
   "error.unknown": "Something went wrong ({0}).",
+
+  // Outlook task pane and sign-in dialog.
+  "pane.signin.text": "Sign in to Veilig to send this message securely.",
+  "pane.recipients": "Recipients",
+  "pane.noRecipients": "This draft has no recipients yet. Add them in To, Cc or Bcc.",
+  "pane.refresh": "Check recipients again",
+  "phone.required": "Enter a mobile number: the recipient gets the code by SMS.",
+  "phone.fix": "Not sent: enter a valid mobile number for every recipient outside the community.",
+  "progress.reading": "Reading message and attachments…",
+  "progress.sentDiscard": "The message was sent securely. Please delete this draft now, or it could still be sent the ordinary way.",
+  "error.office": "Outlook could not read the draft. Please try again.",
+  "error.signinDialog": "The sign-in window could not be opened. Allow pop-ups for Veilig and try again.",
+  "error.attachments.cloud": "The attachment {0} is a link to a file in the cloud. Attach the file itself and try again.",
+  "error.attachments.tooMany": "This message has too many attachments (at most 100).",
+  "error.invalidRecipient": "Not sent: remove or correct the invalid addresses.",
+  "error.noRecipients": "Not sent: add recipients first.",
+  "login.heading": "Sign in to Veilig",
+  "login.busy": "Signing in…",
 };
 
 /** Messages per language; both have the same keys (checked by the tests). */

@@ -40,6 +40,10 @@ test("the texts both UIs need exist", () => {
     "transport.dane", "transport.mta-sts", "transport.pkix", "transport.unavailable",
     "phone.prompt", "sensitive.prompt",
     "error.400", "error.401", "error.403", "error.413", "error.415", "error.422", "error.429", "error.5xx",
+    // Outlook task pane and sign-in dialog
+    "pane.signin.text", "pane.recipients", "pane.noRecipients", "pane.refresh", "phone.required", "phone.fix",
+    "progress.reading", "progress.sentDiscard", "error.office", "error.signinDialog", "error.attachments.cloud",
+    "error.attachments.tooMany", "error.invalidRecipient", "error.noRecipients", "login.heading", "login.busy",
   ];
   for (const k of needed) assert.ok(k in MESSAGES.nl && k in MESSAGES.en, k);
 });

@@ -13,6 +13,11 @@
 // addin/outlook/commands.js, inlining the core imports below. Edit this file,
 // then run `node build.mjs` in addin/.
 //
+// The organisation's extra patterns come from the cache the task pane keeps in
+// localStorage (same origin); this handler never fetches. Where there is no
+// localStorage (the JavaScript-only runtime of classic Outlook on Windows) only
+// the built-in BSN and IBAN checks run.
+//
 // Never leave the user stuck: any failure lets the send go ahead.
 
 const detector = (() => {
@@ -87,13 +92,36 @@ const detector = (() => {
     return uniqueInOrder(found);
   }
 
+  // compilePatterns checks the names (a bad one is a programming error) and
+  // compiles the expressions. An expression JavaScript cannot compile (RE2-only
+  // syntax such as (?i) or \z) is skipped with a warning naming the pattern,
+  // never its text, so the built-in checks and the send go on.
   function compilePatterns(patterns) {
-    return patterns.map(({ name, pattern }) => {
+    const out = [];
+    for (const { name, pattern } of patterns) {
       if (typeof name !== "string" || name === "" || BUILTIN_KINDS.has(name)) {
         throw new TypeError(`detector: pattern name ${JSON.stringify(name)} is empty or reserved`);
       }
-      return { name, re: new RegExp(pattern, "gu") };
-    });
+      const re = compile(pattern);
+      if (re) out.push({ name, re });
+      else warn(`detector: pattern ${JSON.stringify(name)} skipped: not a JavaScript regular expression`);
+    }
+    return out;
+  }
+
+  function compile(pattern) {
+    if (typeof pattern !== "string" || pattern === "") return null;
+    try {
+      return new RegExp(pattern, "gu");
+    } catch {
+      return null;
+    }
+  }
+
+  // warn logs to console.warn where there is one (Outlook's JavaScript-only
+  // runtime and node:vm contexts may lack console).
+  function warn(text) {
+    if (typeof console !== "undefined" && typeof console.warn === "function") console.warn(text);
   }
 
   function findPattern(text, { name, re }) {
@@ -276,6 +304,24 @@ const i18n = (() => {
     "error.5xx": "De Veilig-server heeft een storing. Probeer het later opnieuw.",
     "error.network": "Geen verbinding met de Veilig-server. Controleer uw internetverbinding.",
     "error.unknown": "Er ging iets mis ({0}).",
+
+    // Outlook task pane and sign-in dialog.
+    "pane.signin.text": "Log in bij Veilig om dit bericht veilig te verzenden.",
+    "pane.recipients": "Ontvangers",
+    "pane.noRecipients": "Dit concept heeft nog geen ontvangers. Voeg ze toe in Aan, CC of BCC.",
+    "pane.refresh": "Ontvangers opnieuw controleren",
+    "phone.required": "Vul een mobiel nummer in: de ontvanger krijgt de code per sms.",
+    "phone.fix": "Niet verzonden: vul voor elke ontvanger buiten de community een geldig mobiel nummer in.",
+    "progress.reading": "Bericht en bijlagen lezen…",
+    "progress.sentDiscard": "Het bericht is veilig verzonden. Verwijder dit concept nu zelf, anders kan het ook nog gewoon verzonden worden.",
+    "error.office": "Outlook kon het concept niet lezen. Probeer het opnieuw.",
+    "error.signinDialog": "Het inlogvenster kon niet worden geopend. Sta pop-ups voor Veilig toe en probeer het opnieuw.",
+    "error.attachments.cloud": "De bijlage {0} is een link naar een bestand in de cloud. Voeg het bestand zelf toe en probeer het opnieuw.",
+    "error.attachments.tooMany": "Dit bericht heeft te veel bijlagen (maximaal 100).",
+    "error.invalidRecipient": "Niet verzonden: verwijder of verbeter de ongeldige adressen.",
+    "error.noRecipients": "Niet verzonden: voeg eerst ontvangers toe.",
+    "login.heading": "Inloggen bij Veilig",
+    "login.busy": "Bezig met inloggen…",
   };
 
   const en = {
@@ -321,6 +367,24 @@ const i18n = (() => {
     "error.5xx": "The Veilig server has a problem. Please try again later.",
     "error.network": "No connection to the Veilig server. Check your internet connection.",
     "error.unknown": "Something went wrong ({0}).",
+
+    // Outlook task pane and sign-in dialog.
+    "pane.signin.text": "Sign in to Veilig to send this message securely.",
+    "pane.recipients": "Recipients",
+    "pane.noRecipients": "This draft has no recipients yet. Add them in To, Cc or Bcc.",
+    "pane.refresh": "Check recipients again",
+    "phone.required": "Enter a mobile number: the recipient gets the code by SMS.",
+    "phone.fix": "Not sent: enter a valid mobile number for every recipient outside the community.",
+    "progress.reading": "Reading message and attachments…",
+    "progress.sentDiscard": "The message was sent securely. Please delete this draft now, or it could still be sent the ordinary way.",
+    "error.office": "Outlook could not read the draft. Please try again.",
+    "error.signinDialog": "The sign-in window could not be opened. Allow pop-ups for Veilig and try again.",
+    "error.attachments.cloud": "The attachment {0} is a link to a file in the cloud. Attach the file itself and try again.",
+    "error.attachments.tooMany": "This message has too many attachments (at most 100).",
+    "error.invalidRecipient": "Not sent: remove or correct the invalid addresses.",
+    "error.noRecipients": "Not sent: add recipients first.",
+    "login.heading": "Sign in to Veilig",
+    "login.busy": "Signing in…",
   };
 
   /** Messages per language; both have the same keys (checked by the tests). */
@@ -358,6 +422,96 @@ const i18n = (() => {
   const transportKey = (mode) => `transport.${mode}`;
   return Object.freeze({ MESSAGES, pickLanguage, t, errorKey, routeKey, transportKey });
 })();
+const patterns = (() => {
+  // Cache of the organisation's extra sensitive-data patterns (GET
+  // /api/v1/detect/patterns, api/openapi.yaml) for the add-ins' on-send checks.
+  // The clients fetch the list after sign-in and at most once per
+  // PATTERNS_MAX_AGE_MS, and store it as a JSON entry {fetchedAt, patterns}
+  // (fetchedAt in ms since the epoch): Outlook in localStorage, Thunderbird in
+  // storage.local. The on-send checks only read the entry, never fetch.
+  //
+  // No imports: addin/build.mjs inlines this file into outlook/commands.js.
+
+  /** Storage key of the cache entry (localStorage in Outlook, storage.local in Thunderbird). */
+  const PATTERNS_KEY = "veilig.patterns";
+
+  /** How long a fetched list is used before it is fetched again. */
+  const PATTERNS_MAX_AGE_MS = 60 * 60 * 1000;
+
+  /** Bounds on what is kept, so a broken server cannot fill the storage. */
+  const MAX_PATTERNS = 200;
+  const MAX_PATTERN_LENGTH = 2000;
+
+  const RESERVED = ["bsn", "iban"];
+
+  /**
+   * usablePatterns keeps the entries detect() accepts: {name, pattern} strings,
+   * name neither empty nor a built-in kind, pattern non-empty and bounded.
+   * Whether JavaScript can compile a pattern is left to detect(), which skips it.
+   */
+  function usablePatterns(list) {
+    if (!Array.isArray(list)) return [];
+    const out = [];
+    for (const p of list) {
+      if (!isUsable(p)) continue;
+      out.push({ name: p.name, pattern: p.pattern });
+      if (out.length >= MAX_PATTERNS) break;
+    }
+    return out;
+  }
+
+  function isUsable(p) {
+    if (typeof p?.name !== "string" || p.name === "" || RESERVED.includes(p.name)) return false;
+    return typeof p.pattern === "string" && p.pattern !== "" && p.pattern.length <= MAX_PATTERN_LENGTH;
+  }
+
+  /** isFresh reports whether entry was fetched less than PATTERNS_MAX_AGE_MS before now. */
+  function isFresh(entry, now) {
+    const at = entry?.fetchedAt;
+    return Number.isFinite(at) && at <= now && now - at < PATTERNS_MAX_AGE_MS;
+  }
+
+  /** cachedPatterns returns the usable patterns of an entry, fresh or not. */
+  function cachedPatterns(entry) {
+    return usablePatterns(entry?.patterns);
+  }
+
+  /** parseEntry reads an entry stored as JSON text; anything broken is no entry. */
+  function parseEntry(raw) {
+    if (typeof raw !== "string" || raw === "") return null;
+    try {
+      const entry = JSON.parse(raw);
+      return entry && typeof entry === "object" ? entry : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * refreshPatterns returns the patterns to use, fetching them with
+   * client.detectPatterns() when the stored entry is missing or older than
+   * PATTERNS_MAX_AGE_MS (or force is set) and saving the new entry.
+   * load() and save(entry) may be synchronous or return promises. A failed
+   * fetch keeps the stored entry and answers its patterns.
+   */
+  async function refreshPatterns({ client, load, save, now = Date.now(), force = false }) {
+    let entry = null;
+    try {
+      entry = await load();
+    } catch {
+      entry = null;
+    }
+    if (!force && isFresh(entry, now)) return cachedPatterns(entry);
+    try {
+      const patterns = usablePatterns(await client.detectPatterns());
+      await save({ fetchedAt: now, patterns });
+      return patterns;
+    } catch {
+      return cachedPatterns(entry);
+    }
+  }
+  return Object.freeze({ PATTERNS_KEY, PATTERNS_MAX_AGE_MS, MAX_PATTERNS, MAX_PATTERN_LENGTH, usablePatterns, isFresh, cachedPatterns, parseEntry, refreshPatterns });
+})();
 
 // TASKPANE_COMMAND_ID is the id of the "Veilig" task pane button in the manifests.
 const TASKPANE_COMMAND_ID = "veiligSendSecurely";
@@ -383,9 +537,20 @@ async function check(office) {
   const item = office.context.mailbox.item;
   const subject = await getAsync(item.subject);
   const body = await getAsync(item.body, office.CoercionType.Text);
-  const found = detector.detect(`${subject ?? ""}\n${body ?? ""}`);
+  const found = detector.detect(`${subject ?? ""}\n${body ?? ""}`, { patterns: cachedPatterns() });
   if (found.length === 0) return { allowEvent: true };
   return blockOptions(office, found);
+}
+
+// cachedPatterns reads the task pane's pattern cache, stale or not; any
+// trouble means no extra patterns.
+function cachedPatterns() {
+  try {
+    if (typeof localStorage === "undefined" || !localStorage) return [];
+    return patterns.cachedPatterns(patterns.parseEntry(localStorage.getItem(patterns.PATTERNS_KEY)));
+  } catch {
+    return [];
+  }
 }
 
 function getAsync(target, ...args) {

@@ -9,10 +9,16 @@
 // addin/outlook/commands.js, inlining the core imports below. Edit this file,
 // then run `node build.mjs` in addin/.
 //
+// The organisation's extra patterns come from the cache the task pane keeps in
+// localStorage (same origin); this handler never fetches. Where there is no
+// localStorage (the JavaScript-only runtime of classic Outlook on Windows) only
+// the built-in BSN and IBAN checks run.
+//
 // Never leave the user stuck: any failure lets the send go ahead.
 
 import * as detector from "../core/detector.js";
 import * as i18n from "../core/i18n.js";
+import * as patterns from "../core/patterns.js";
 
 // TASKPANE_COMMAND_ID is the id of the "Veilig" task pane button in the manifests.
 const TASKPANE_COMMAND_ID = "veiligSendSecurely";
@@ -38,9 +44,20 @@ async function check(office) {
   const item = office.context.mailbox.item;
   const subject = await getAsync(item.subject);
   const body = await getAsync(item.body, office.CoercionType.Text);
-  const found = detector.detect(`${subject ?? ""}\n${body ?? ""}`);
+  const found = detector.detect(`${subject ?? ""}\n${body ?? ""}`, { patterns: cachedPatterns() });
   if (found.length === 0) return { allowEvent: true };
   return blockOptions(office, found);
+}
+
+// cachedPatterns reads the task pane's pattern cache, stale or not; any
+// trouble means no extra patterns.
+function cachedPatterns() {
+  try {
+    if (typeof localStorage === "undefined" || !localStorage) return [];
+    return patterns.cachedPatterns(patterns.parseEntry(localStorage.getItem(patterns.PATTERNS_KEY)));
+  } catch {
+    return [];
+  }
 }
 
 function getAsync(target, ...args) {

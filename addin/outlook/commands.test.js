@@ -17,10 +17,10 @@ test("commands.js is built from commands.src.js and is current", () => {
 
 // load runs commands.js with the given Office mock and returns the handler
 // it associated with onMessageSend.
-function load(office) {
+function load(office, extra = {}) {
   const handlers = {};
   office.actions = { associate: (name, fn) => (handlers[name] = fn) };
-  vm.runInNewContext(BUILT, { Office: office, setTimeout, clearTimeout });
+  vm.runInNewContext(BUILT, { Office: office, setTimeout, clearTimeout, ...extra });
   assert.equal(typeof handlers.onMessageSend, "function");
   return handlers.onMessageSend;
 }
@@ -48,8 +48,8 @@ function mockOffice({ subject = "Afspraak", body = "Tot morgen.", lang = "nl-NL"
 }
 
 // run calls the handler and resolves with the options passed to completed.
-function run(office) {
-  const handler = load(office);
+function run(office, extra) {
+  const handler = load(office, extra);
   return new Promise((resolve) => handler({ completed: resolve }));
 }
 
@@ -105,4 +105,46 @@ test("on-send decisions", async () => {
 test("a missing mailbox still lets the send go", async () => {
   const office = new OfficeMockObject({ host: "outlook", context: {} });
   assert.deepEqual({ ...(await run(office)) }, { allowEvent: true });
+});
+
+// storageWith is a localStorage holding raw under the pattern cache key; it
+// fails the test on any write (the handler only reads).
+function storageWith(raw) {
+  return {
+    getItem: (k) => (k === "veilig.patterns" ? raw : null),
+    setItem: () => assert.fail("commands.js must not write"),
+    removeItem: () => assert.fail("commands.js must not write"),
+  };
+}
+
+test("on-send uses the task pane's cached patterns and never fetches", async () => {
+  const entry = (patterns) => JSON.stringify({ fetchedAt: 1, patterns });
+  const zaak = { name: "zaaknummer", pattern: "Z-[0-9]{6}" };
+  const bad = { name: "re2only", pattern: "(?i)geheim" };
+  const noFetch = () => assert.fail("commands.js must not fetch");
+  const warned = [];
+  const console = { warn: (...a) => warned.push(a.join(" ")) };
+  const cases = [
+    { name: "pattern match blocks", body: "Zaak Z-123456", raw: entry([zaak]), allow: false },
+    { name: "stale cache still used", body: "Zaak Z-123456", raw: JSON.stringify({ fetchedAt: 0, patterns: [zaak] }), allow: false },
+    { name: "no match goes", body: "Tot morgen.", raw: entry([zaak]), allow: true },
+    { name: "bad pattern skipped, BSN still blocks", body: "BSN 111222333", raw: entry([bad, zaak]), allow: false },
+    { name: "bad pattern skipped, send goes", body: "GEHEIM", raw: entry([bad]), allow: true },
+    { name: "reserved name in cache ignored", body: "BSN 111222333", raw: entry([{ name: "bsn", pattern: "x" }]), allow: false },
+    { name: "broken cache: built-ins only", body: "BSN 111222333", raw: "{broken", allow: false },
+    { name: "no cache: built-ins only", body: "Zaak Z-123456", raw: null, allow: true },
+  ];
+  for (const c of cases) {
+    const extra = { localStorage: storageWith(c.raw), fetch: noFetch, XMLHttpRequest: noFetch, console };
+    const got = await run(mockOffice({ body: c.body }), extra);
+    assert.equal(got.allowEvent, c.allow, c.name);
+  }
+  assert.ok(warned.length > 0 && warned.every((w) => !/geheim|111222333/i.test(w)), "warnings name the pattern only");
+});
+
+test("a localStorage that throws still lets the check run", async () => {
+  const localStorage = { getItem: () => { throw new Error("SecurityError"); } };
+  const got = await run(mockOffice({ body: "BSN 111222333" }), { localStorage });
+  assert.equal(got.allowEvent, false);
+  assert.equal((await run(mockOffice(), { localStorage })).allowEvent, true);
 });

@@ -13,6 +13,7 @@
 import { VeiligClient } from "../core/api.js";
 import { normalisePhone, needsPhone } from "../core/recipients.js";
 import { errorKey, pickLanguage, routeKey, t as coreT, transportKey } from "../core/i18n.js";
+import { PATTERNS_KEY, parseEntry, refreshPatterns } from "../core/patterns.js";
 
 export const TOKEN_KEY = "veilig.outlook.tokens";
 export const PHONE_KEY_PREFIX = "veilig.outlook.phone:";
@@ -20,46 +21,6 @@ export const SESSION_KEY = "veiligIdempotencyKey";
 export const LOGIN_MESSAGE = "veilig-login";
 const MAX_ATTACHMENTS = 100; // the API refuses more attachment parts
 const FIELDS = ["to", "cc", "bcc"];
-
-// Texts only the Outlook pane needs; everything shared comes from core/i18n.js.
-const OUTLOOK_MESSAGES = Object.freeze({
-  nl: {
-    "pane.signin.text": "Log in bij Veilig om dit bericht veilig te verzenden.",
-    "pane.recipients": "Ontvangers",
-    "pane.noRecipients": "Dit concept heeft nog geen ontvangers. Voeg ze toe in Aan, CC of BCC.",
-    "pane.refresh": "Ontvangers opnieuw controleren",
-    "phone.required": "Vul een mobiel nummer in: de ontvanger krijgt de code per sms.",
-    "phone.fix": "Niet verzonden: vul voor elke ontvanger buiten de community een geldig mobiel nummer in.",
-    "progress.reading": "Bericht en bijlagen lezen…",
-    "progress.sentDiscard": "Het bericht is veilig verzonden. Verwijder dit concept nu zelf, anders kan het ook nog gewoon verzonden worden.",
-    "error.office": "Outlook kon het concept niet lezen. Probeer het opnieuw.",
-    "error.signinDialog": "Het inlogvenster kon niet worden geopend. Sta pop-ups voor Veilig toe en probeer het opnieuw.",
-    "error.attachments.cloud": "De bijlage {0} is een link naar een bestand in de cloud. Voeg het bestand zelf toe en probeer het opnieuw.",
-    "error.attachments.tooMany": "Dit bericht heeft te veel bijlagen (maximaal 100).",
-    "error.invalidRecipient": "Niet verzonden: verwijder of verbeter de ongeldige adressen.",
-    "error.noRecipients": "Niet verzonden: voeg eerst ontvangers toe.",
-    "login.heading": "Inloggen bij Veilig",
-    "login.busy": "Bezig met inloggen…",
-  },
-  en: {
-    "pane.signin.text": "Sign in to Veilig to send this message securely.",
-    "pane.recipients": "Recipients",
-    "pane.noRecipients": "This draft has no recipients yet. Add them in To, Cc or Bcc.",
-    "pane.refresh": "Check recipients again",
-    "phone.required": "Enter a mobile number: the recipient gets the code by SMS.",
-    "phone.fix": "Not sent: enter a valid mobile number for every recipient outside the community.",
-    "progress.reading": "Reading message and attachments…",
-    "progress.sentDiscard": "The message was sent securely. Please delete this draft now, or it could still be sent the ordinary way.",
-    "error.office": "Outlook could not read the draft. Please try again.",
-    "error.signinDialog": "The sign-in window could not be opened. Allow pop-ups for Veilig and try again.",
-    "error.attachments.cloud": "The attachment {0} is a link to a file in the cloud. Attach the file itself and try again.",
-    "error.attachments.tooMany": "This message has too many attachments (at most 100).",
-    "error.invalidRecipient": "Not sent: remove or correct the invalid addresses.",
-    "error.noRecipients": "Not sent: add recipients first.",
-    "login.heading": "Sign in to Veilig",
-    "login.busy": "Signing in…",
-  },
-});
 
 // Keys the pane uses that core/i18n.js names differently.
 const ALIASES = Object.freeze({
@@ -74,11 +35,9 @@ const ALIASES = Object.freeze({
   "progress.sent": "status.sent",
 });
 
-// t returns the text for key: Outlook's own texts first, then core's.
+// t returns the text for key from core/i18n.js, following ALIASES.
 export function t(lang, key, ...args) {
-  const own = (OUTLOOK_MESSAGES[lang] ?? OUTLOOK_MESSAGES.nl)[key];
-  if (own === undefined) return coreT(lang, ALIASES[key] ?? key, ...args);
-  return own.replace(/\{(\d+)\}/g, (m, i) => (i < args.length ? String(args[i]) : m));
+  return coreT(lang, ALIASES[key] ?? key, ...args);
 }
 
 // OfficeError is a failed Office.js asynchronous call.
@@ -133,6 +92,22 @@ export function phoneMemory(storage) {
     get: (address) => storage.getItem(key(address)) ?? "",
     set: (address, phone) => storage.setItem(key(address), phone),
   };
+}
+
+// patternCache keeps the detect patterns entry in localStorage, where the
+// on-send handler (commands.js, same origin) reads it.
+export function patternCache(storage) {
+  return {
+    load: () => parseEntry(storage.getItem(PATTERNS_KEY)),
+    save: (entry) => storage.setItem(PATTERNS_KEY, JSON.stringify(entry)),
+    clear: () => storage.removeItem(PATTERNS_KEY),
+  };
+}
+
+// updatePatterns fetches the organisation's detect patterns when the cached
+// ones are missing or over an hour old; failures keep the cache.
+export function updatePatterns(client, cache, { now = Date.now(), force = false } = {}) {
+  return refreshPatterns({ client, load: cache.load, save: cache.save, now, force });
 }
 
 // readRecipients returns the draft's recipients per field, in order.
@@ -337,6 +312,7 @@ function boot(office, win) {
   const xhrFactory = () => new win.XMLHttpRequest(); // upload progress
   const client = new VeiligClient({ baseUrl: baseUrlFrom(win.location.href), tokens, xhrFactory });
   const pane = { office, win, doc, lang, tokens, client, memory: phoneMemory(win.localStorage), state: null };
+  pane.patterns = patternCache(win.localStorage);
   pane.fallbackKey = "outlook-" + win.crypto.randomUUID();
   translate(doc, lang);
   doc.documentElement.lang = lang;
@@ -366,7 +342,9 @@ function showSignedIn(pane, signedIn) {
   $(pane.doc, "signin").hidden = signedIn;
   $(pane.doc, "compose").hidden = !signedIn;
   $(pane.doc, "signout").hidden = !signedIn;
-  if (signedIn) refresh(pane);
+  if (!signedIn) return;
+  refresh(pane);
+  updatePatterns(pane.client, pane.patterns); // never rejects; the on-send check reads the cache
 }
 
 function say(pane, key, ...args) {
@@ -493,6 +471,7 @@ export function acceptLogin(pane, arg) {
   }
   if (msg?.type !== LOGIN_MESSAGE || !msg.tokens?.access) return false;
   pane.tokens.set(msg.tokens);
+  pane.patterns?.clear(); // a new sign-in fetches its organisation's patterns afresh
   if (pane.doc) showSignedIn(pane, true);
   return true;
 }
@@ -504,6 +483,7 @@ async function signOut(pane) {
     // The server may be unreachable; the local tokens go regardless.
   }
   pane.tokens.clear();
+  pane.patterns.clear();
   pane.state = null;
   showSignedIn(pane, false);
 }

@@ -308,3 +308,72 @@ test("the API base URL is PUBLIC_URL", () => {
   assert.equal(baseUrlFrom("https://veilig.example/addin/outlook/taskpane.html"), "https://veilig.example");
   assert.equal(baseUrlFrom("https://host.example/veilig/addin/outlook/login.html?x=1"), "https://host.example/veilig");
 });
+
+// ---- detect patterns cache and moved texts ----
+import { patternCache, t as paneT, updatePatterns } from "./taskpane.js";
+import { MESSAGES } from "../core/i18n.js";
+import { PATTERNS_KEY, PATTERNS_MAX_AGE_MS } from "../core/patterns.js";
+
+function seededStorage(initial = {}) {
+  const data = new Map(Object.entries(initial));
+  return { data, getItem: (k) => data.get(k) ?? null, setItem: (k, v) => data.set(k, String(v)), removeItem: (k) => data.delete(k) };
+}
+
+test("the pane caches the organisation's patterns in localStorage, at most hourly", async (t) => {
+  const zaak = { name: "zaaknummer", pattern: "Z-[0-9]{6}" };
+  const NOW = 10 * PATTERNS_MAX_AGE_MS;
+  const cases = [
+    { name: "empty cache: fetched", stored: null, fetches: 1 },
+    { name: "fresh cache: not fetched", stored: { fetchedAt: NOW - 60_000, patterns: [] }, fetches: 0 },
+    { name: "stale cache: fetched", stored: { fetchedAt: NOW - PATTERNS_MAX_AGE_MS, patterns: [] }, fetches: 1 },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const storage = seededStorage(c.stored ? { [PATTERNS_KEY]: JSON.stringify(c.stored) } : {});
+      const answers = [];
+      const fetch = async (url, init) => {
+        answers.push(new Request(url, init));
+        return new Response(JSON.stringify({ patterns: [zaak] }), { headers: { "Content-Type": "application/json" } });
+      };
+      const tokens = tokenStore(seededStorage({ "veilig.outlook.tokens": JSON.stringify({ access: "acc", refresh: "ref", expiresAt: NOW + 600_000 }) }));
+      const client = new VeiligClient({ baseUrl: BASE, fetch, tokens, now: () => NOW });
+      await updatePatterns(client, patternCache(storage), { now: NOW });
+      assert.equal(answers.length, c.fetches);
+      if (c.fetches) {
+        assert.equal(answers[0].url, `${BASE}/api/v1/detect/patterns`);
+        assert.deepEqual(JSON.parse(storage.getItem(PATTERNS_KEY)), { fetchedAt: NOW, patterns: [zaak] });
+      }
+    });
+  }
+});
+
+test("a failed pattern fetch keeps the cache and does not reject", async () => {
+  const stored = JSON.stringify({ fetchedAt: 0, patterns: [{ name: "a", pattern: "b" }] });
+  const storage = seededStorage({ [PATTERNS_KEY]: stored });
+  const client = { detectPatterns: async () => { throw new Error("offline"); } };
+  assert.deepEqual(await updatePatterns(client, patternCache(storage)), [{ name: "a", pattern: "b" }]);
+  assert.equal(storage.getItem(PATTERNS_KEY), stored);
+  patternCache(storage).clear();
+  assert.equal(storage.getItem(PATTERNS_KEY), null);
+});
+
+test("a new sign-in drops the cached patterns", () => {
+  const storage = seededStorage({ [PATTERNS_KEY]: "{}" });
+  const pane = { win: { location: { origin: BASE } }, tokens: tokenStore(seededStorage()), patterns: patternCache(storage) };
+  const message = JSON.stringify({ type: LOGIN_MESSAGE, tokens: { access: "a", refresh: "r", expiresAt: 1 } });
+  assert.equal(acceptLogin(pane, { origin: BASE, message }), true);
+  assert.equal(storage.getItem(PATTERNS_KEY), null);
+});
+
+test("the pane's texts come from core/i18n.js in both languages", async (t) => {
+  const cases = [
+    ["nl", "pane.refresh", [], MESSAGES.nl["pane.refresh"]],
+    ["en", "pane.refresh", [], "Check recipients again"],
+    ["en", "error.attachments.cloud", ["a.pdf"], "The attachment a.pdf is a link to a file in the cloud. Attach the file itself and try again."],
+    ["nl", "pane.send", [], "Veilig verzenden"],
+    ["en", "login.submit", [], "Sign in"],
+  ];
+  for (const [lang, key, args, want] of cases) {
+    await t.test(`${lang} ${key}`, () => assert.equal(paneT(lang, key, ...args), want));
+  }
+});

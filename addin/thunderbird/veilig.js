@@ -7,6 +7,7 @@
 // Storage keys (storage.local unless noted).
 export const KEYS = Object.freeze({
   server: "serverUrl",
+  patterns: "veilig.patterns", // {fetchedAt, patterns}: core/patterns.js PATTERNS_KEY
   tokens: "tokens",
   phones: "phones", // {address: E.164}
   defaultSecure: "defaultSecure",
@@ -79,8 +80,8 @@ export function createTokenStore(storage, initial = null) {
 }
 
 // createVeilig wires the logic. deps: {messenger, core: {VeiligClient, detect,
-// normalisePhone, needsPhone}, fetch, sleep, uuid}.
-export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep, uuid }) {
+// normalisePhone, needsPhone, patterns (core/patterns.js)}, fetch, sleep, uuid, now}.
+export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep, uuid, now = () => Date.now() }) {
   const m = messenger;
   const wait = sleep || ((ms) => new Promise((r) => setTimeout(r, ms)));
   const newKey = uuid || (() => globalThis.crypto.randomUUID());
@@ -118,13 +119,36 @@ export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep,
   async function login(username, password) {
     const c = await client();
     await c.login(username, password);
+    await m.storage.local.remove(KEYS.patterns); // this sign-in's organisation decides
+    await updatePatterns();
+  }
+
+  // updatePatterns fetches the organisation's detect patterns into
+  // storage.local when signed in and the cached ones are missing or over an
+  // hour old. It never rejects: the cache simply stays as it is.
+  async function updatePatterns() {
+    try {
+      if (!(await signedIn())) return [];
+      return await core.patterns.refreshPatterns({
+        client: await client(),
+        load: () => local(KEYS.patterns, null),
+        save: (entry) => m.storage.local.set({ [KEYS.patterns]: entry }),
+        now: now(),
+      });
+    } catch {
+      return [];
+    }
+  }
+
+  async function cachedPatterns() {
+    return core.patterns.cachedPatterns(await local(KEYS.patterns, null));
   }
 
   async function logout() {
     try {
       await (await client()).logout();
     } finally {
-      await m.storage.local.remove(KEYS.tokens);
+      await m.storage.local.remove([KEYS.tokens, KEYS.patterns]);
       cached = null;
     }
   }
@@ -132,6 +156,7 @@ export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep,
   async function saveServer(url) {
     if (!origin(url)) throw new VeiligTBError("badServer");
     await m.storage.local.set({ [KEYS.server]: url });
+    await m.storage.local.remove(KEYS.patterns);
     cached = null;
   }
 
@@ -259,7 +284,8 @@ export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep,
   }
 
   // onBeforeSend stops the normal send when the tab is in secure mode or the
-  // body holds a BSN or IBAN.
+  // body holds a BSN, an IBAN or a match of the organisation's patterns (from
+  // the cache; a stale cache is refreshed afterwards, without holding the send).
   async function onBeforeSend(tab, details) {
     if (await secure(tab.id)) {
       await notify(tab.id, "blockedSecure");
@@ -267,7 +293,8 @@ export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep,
       return { cancel: true };
     }
     const text = [details.subject, details.plainTextBody || htmlText(details.body)].join("\n");
-    const hits = core.detect(text);
+    const hits = core.detect(text, { patterns: await cachedPatterns() });
+    updatePatterns(); // never rejects; at most one fetch an hour
     if (hits.length === 0) return {};
     const kinds = [...new Set(hits.map((h) => h.kind.toUpperCase()))].join(", ");
     await notify(tab.id, "blockedSensitive", kinds);
@@ -331,7 +358,7 @@ export function createVeilig({ messenger, core, fetch = globalThis.fetch, sleep,
   }
 
   return {
-    serverUrl, client, login, logout, saveServer, secure, setSecure, phones, setPhone, state, draft,
+    serverUrl, client, login, logout, saveServer, updatePatterns, secure, setSecure, phones, setPhone, state, draft,
     sendTab, onBeforeSend, onNotificationClicked, onSearchRequest, onMessage,
   };
 }

@@ -3,17 +3,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { KEYS, address, addresses, createVeilig, describe, htmlText, origin } from "./veilig.js";
 import { fakeClientClass, fakeMessenger } from "./testing/fake_messenger.js";
+import * as patterns from "../core/patterns.js";
+import { detect as realDetect } from "../core/detector.js";
 
 const detect = (text) => [...String(text).matchAll(/\b\d{9}\b/g)].map((x) => ({ kind: "bsn", match: x[0], index: x.index }));
 const normalisePhone = (raw) => (/^06\d{8}$/.test(raw) ? "+316" + raw.slice(2) : /^\+\d{8,15}$/.test(raw) ? raw : null);
 const needsPhone = (r) => r.route === "external";
 
-function setup(opts = {}, script = {}) {
+function setup(opts = {}, script = {}, deps = {}) {
   const m = fakeMessenger({ local: { [KEYS.server]: "https://veilig.test/" }, ...opts });
   const { FakeClient, log } = fakeClientClass(script);
   const app = createVeilig({
-    messenger: m, core: { VeiligClient: FakeClient, detect, normalisePhone, needsPhone },
-    sleep: async () => {}, uuid: () => "key-1",
+    messenger: m, core: { VeiligClient: FakeClient, detect: deps.detect ?? detect, normalisePhone, needsPhone, patterns },
+    sleep: async () => {}, uuid: () => "key-1", now: deps.now,
   });
   return { m, app, log };
 }
@@ -213,4 +215,66 @@ test("onMessage commands", async () => {
 
 test("describe hides everything but the problem", () => {
   assert.deepEqual(describe(new TypeError("Failed to fetch")), { code: "network", detail: "Failed to fetch" });
+});
+
+const ORG_PATTERNS = [{ name: "zaaknummer", pattern: "Z-[0-9]{6}" }, { name: "re2only", pattern: "(?i)geheim" }];
+const HOUR = patterns.PATTERNS_MAX_AGE_MS;
+
+test("the pattern cache key is core's", () => {
+  assert.equal(KEYS.patterns, patterns.PATTERNS_KEY);
+});
+
+test("sign-in fetches the organisation's patterns into storage.local", async () => {
+  const { m, app, log } = setup({}, { patterns: ORG_PATTERNS }, { now: () => 5000 });
+  await app.login("u", "p");
+  assert.deepEqual(m.storage.local.data[KEYS.patterns], { fetchedAt: 5000, patterns: ORG_PATTERNS });
+  assert.equal(log.filter((l) => l.op === "detectPatterns").length, 1);
+  await app.logout();
+  assert.equal(m.storage.local.data[KEYS.patterns], undefined, "sign-out forgets them");
+});
+
+test("patterns are fetched at most hourly and kept when the server fails", async (t) => {
+  const cases = [
+    { name: "fresh: no fetch", age: HOUR - 1, fails: false, fetches: 0, want: [ORG_PATTERNS[0]] },
+    { name: "stale: fetched again", age: HOUR, fails: false, fetches: 1, want: ORG_PATTERNS },
+    { name: "stale, server down: cache kept", age: HOUR, fails: true, fetches: 1, want: [ORG_PATTERNS[0]] },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const NOW = 10 * HOUR;
+      const stored = { fetchedAt: NOW - c.age, patterns: [ORG_PATTERNS[0]] };
+      const local = { [KEYS.server]: "https://veilig.test/", tokens: { access: "a" }, [KEYS.patterns]: stored };
+      const { m, app, log } = setup({ local }, { patterns: ORG_PATTERNS, patternsFail: c.fails }, { now: () => NOW });
+      assert.deepEqual(await app.updatePatterns(), c.want);
+      assert.equal(log.filter((l) => l.op === "detectPatterns").length, c.fetches);
+      assert.deepEqual(m.storage.local.data[KEYS.patterns].patterns, c.want);
+    });
+  }
+});
+
+test("signed out, patterns are not fetched", async () => {
+  const { app, log } = setup({}, { patterns: ORG_PATTERNS });
+  assert.deepEqual(await app.updatePatterns(), []);
+  assert.equal(log.filter((l) => l.op === "detectPatterns").length, 0);
+});
+
+test("onBeforeSend uses the cached patterns; one that does not compile is skipped", async (t) => {
+  const cases = [
+    { name: "organisation pattern stops it", body: "Zaak Z-123456", cancel: true, kinds: "ZAAKNUMMER" },
+    { name: "BSN still found next to a bad pattern", body: "BSN 111222333", cancel: true, kinds: "BSN" },
+    { name: "no match goes", body: "GEHEIM maar niets", cancel: false },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const stored = { fetchedAt: 1, patterns: ORG_PATTERNS };
+      const { m, app } = setup({ local: { [KEYS.server]: "https://veilig.test/", [KEYS.patterns]: stored } }, {}, { detect: realDetect });
+      const warn = t.mock.method(console, "warn", () => {});
+      const res = await app.onBeforeSend({ id: 4 }, { subject: "x", plainTextBody: c.body });
+      assert.equal(Boolean(res.cancel), c.cancel);
+      if (c.cancel) assert.match(m.calls.notifications[0].message, new RegExp(`blockedSensitive\\|${c.kinds}$`));
+      assert.ok(warn.mock.calls.length > 0, "the bad pattern is reported");
+      for (const call of warn.mock.calls) assert.doesNotMatch(call.arguments.join(" "), /GEHEIM|geheim|111222333/);
+      warn.mock.restore();
+    });
+  }
 });

@@ -98,6 +98,11 @@ export function fakeClientClass(script = {}) {
       if (script.searchFails) throw new Error("offline");
       return script.searchResults ?? { results: [] };
     }
+    async detectPatterns() {
+      log.push({ op: "detectPatterns" });
+      if (script.patternsFail) throw Object.assign(new Error("down"), { status: 503 });
+      return script.patterns ?? [];
+    }
     async send(draft, opts) {
       log.push({ op: "send", draft, opts });
       if (script.sendFails) throw Object.assign(new Error("bad"), { status: 422, title: "Invalid", detail: "phone missing" });
