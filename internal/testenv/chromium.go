@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -349,6 +350,48 @@ func (tab *Tab) Cookies(url string) ([]*network.Cookie, error) {
 		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
 	})
 	return res.Cookies, err
+}
+
+// Fulfill answers every request of the tab whose URL matches urlPattern
+// (DevTools Fetch domain wildcards: '*' is any run of characters, '?' one
+// character) with status 200, the content type and body, before it reaches the
+// network: a stand-in for a third-party script the closed network cannot load,
+// such as Office.js. Call it before the navigation that loads the URL; it lasts
+// for the life of the tab.
+func (tab *Tab) Fulfill(urlPattern, contentType string, body []byte) error {
+	paused := chromedp.Events(tab.ctx, fetch.RequestPaused) // subscribe before enabling
+	err := tab.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{
+			Patterns: []*fetch.RequestPattern{{URLPattern: urlPattern, RequestStage: fetch.RequestStageRequest}}})
+		return err
+	}))
+	if err != nil {
+		return fmt.Errorf("fetch.enable %s: %w", urlPattern, err)
+	}
+	headers := []*fetch.HeaderEntry{{Name: "Content-Type", Value: contentType},
+		{Name: "Cache-Control", Value: "no-store"}}
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return // the tab is closed
+			}
+			tab.fulfill(ev.RequestID, headers, body)
+		}
+	}()
+	return nil
+}
+
+// fulfill answers one paused request; a failure is recorded as a problem.
+func (tab *Tab) fulfill(id fetch.RequestID, headers []*fetch.HeaderEntry, body []byte) {
+	ctx, cancel := context.WithTimeout(tab.ctx, DefaultTabTimeout) // not tab.timeout: another goroutine
+	defer cancel()
+	_, err := chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+		RequestID: id, ResponseCode: 200, ResponseHeaders: headers, Body: body})
+	if err != nil && tab.ctx.Err() == nil {
+		tab.mu.Lock()
+		tab.add("fetch.fulfillRequest: " + err.Error())
+		tab.mu.Unlock()
+	}
 }
 
 // Screenshot saves a full-page PNG as name.png in $VEILIG_TEST_ARTIFACTS, or
