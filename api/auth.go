@@ -14,6 +14,34 @@ import (
 type Login interface {
 	PasswordGrant(ctx context.Context, email, password, clientIP string) (auth.TokenPair, error)
 	RefreshGrant(ctx context.Context, refreshToken, clientIP string) (auth.TokenPair, error)
+	// Logout revokes a refresh token's family (RFC 7009); unknown tokens are ignored.
+	Logout(ctx context.Context, refreshToken string) error
+}
+
+type revokeRequest struct {
+	Token string `json:"token"`
+}
+
+// revoke is POST /api/v1/auth/revoke (RFC 7009, JSON body): signing out. The
+// refresh token and every token rotated from it stop working; access tokens
+// expire within their short lifetime. An unknown token is answered alike (200),
+// so the endpoint tells nothing about which tokens exist.
+func (h *handlers) revoke(c *gin.Context) {
+	var req revokeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if req.Token == "" || len(req.Token) > 512 {
+		_ = c.Error(newError(kindInvalidParameter, "token is required").
+			withFields(FieldProblem{Field: "token", Detail: "the refresh token"}))
+		return
+	}
+	if err := h.Login.Logout(c.Request.Context(), req.Token); err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"revoked": true})
 }
 
 // TokenVerifier checks access tokens and publishes the keys that sign them.

@@ -53,3 +53,31 @@ func TestDetect(t *testing.T) {
 		}
 	})
 }
+
+// TestRevoke: signing out revokes the refresh token; an unknown token gets the
+// same answer.
+func TestRevoke(t *testing.T) {
+	c := loadContract(t)
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, c)
+		pair := e.login(senderMail)
+		tests := []struct {
+			name, path, body string
+			code             int
+		}{
+			{"revoke", "/api/v1/auth/revoke", `{"token":"` + pair.RefreshToken + `"}`, 200},
+			{"refresh after revoke", "/api/v1/auth/token", `{"grant_type":"refresh_token","refresh_token":"` + pair.RefreshToken + `"}`, 401},
+			{"unknown token", "/api/v1/auth/revoke", `{"token":"not-a-token"}`, 200},
+			{"no token", "/api/v1/auth/revoke", `{}`, 400},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				rec := e.do(request{method: "POST", path: tc.path, body: tc.body, contentType: "application/json",
+					skipRequestCheck: tc.code == 400})
+				if rec.Code != tc.code {
+					t.Errorf("%d %s, want %d", rec.Code, rec.Body, tc.code)
+				}
+			})
+		}
+	})
+}

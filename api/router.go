@@ -88,6 +88,7 @@ func New(opts Options, d Deps) (http.Handler, error) {
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/auth/token", h.limitBody(), h.token)
+	v1.POST("/auth/revoke", h.limitBody(), h.revoke)
 	authed := v1.Group("", h.authenticate())
 	authed.GET("/directory/search", h.search)
 	authed.GET("/directory/status", h.status)

@@ -7,6 +7,7 @@
 // browsers, Office's runtimes, Thunderbird and Node 20 all have. Tokens are
 // never logged or put in URLs.
 
+const REVOKE_PATH = "/api/v1/auth/revoke";
 const TOKEN_PATH = "/api/v1/auth/token";
 const REFRESH_MARGIN_MS = 30_000;
 const ACCEPT = "application/json, application/problem+json";
@@ -85,9 +86,20 @@ export class VeiligClient {
     this.#storeTokens(body);
   }
 
-  /** logout forgets the tokens (the server has no revocation endpoint; they expire). */
+  /**
+   * logout revokes the refresh token at the server (RFC 7009: it and every token
+   * rotated from it stop working) and forgets the tokens. The tokens are
+   * forgotten even when the server cannot be reached.
+   */
   async logout() {
+    const refresh = this.#tokens.get()?.refresh;
     this.#tokens.clear();
+    if (!refresh) return;
+    try {
+      await this.#request(REVOKE_PATH, jsonInit("POST", { token: refresh }));
+    } catch {
+      // Offline: the local sign-out stands; the refresh token expires by itself.
+    }
   }
 
   /** resolve tells how each address would be reached: [{address, route, reason, organisation, transport}]. */

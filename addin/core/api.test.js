@@ -195,9 +195,21 @@ test("without tokens calls fail with 401 and send nothing", async () => {
   assert.equal(f.calls.length, 0);
 });
 
-test("logout clears the tokens", async () => {
+test("logout revokes the refresh token at the server and clears the tokens", async () => {
   const tokens = memoryTokens(fresh());
-  await client(fakeFetch(), tokens).logout();
+  const refresh = tokens.get().refresh;
+  const f = fakeFetch(new Response(JSON.stringify({ revoked: true }), { status: 200, headers: { "Content-Type": "application/json" } }));
+  await client(f, tokens).logout();
+  assert.equal(tokens.get(), null);
+  assert.equal(f.calls.length, 1);
+  assert.equal(new URL(f.calls[0].url).pathname, "/api/v1/auth/revoke");
+  assert.deepEqual(f.calls[0].json, { token: refresh });
+});
+
+test("logout offline still clears the tokens", async () => {
+  const tokens = memoryTokens(fresh());
+  const f = fakeFetch(() => { throw new TypeError("network down"); });
+  await client(f, tokens).logout();
   assert.equal(tokens.get(), null);
 });
 

@@ -17,7 +17,10 @@ const nl = {
   "status.sent": "Het bericht is veilig verzonden.",
   "status.checking": "Ontvangers controleren…",
 
-  "route.internal": "Binnen de community: wordt via een beveiligde verbinding afgeleverd.",
+  "route.internal": "Binnen de community: gaat rechtstreeks naar de eigen mailbox, alleen over een beveiligde verbinding.",
+  "field.to": "Aan",
+  "field.cc": "Cc",
+  "field.bcc": "Bcc",
   "route.external": "Buiten de community: krijgt een e-mail met een link en leest het bericht na een sms-code.",
   "route.invalid": "Geen geldig e-mailadres: dit adres kan geen bericht ontvangen.",
   "route.summary": "{0} binnen de community, {1} buiten de community, {2} ongeldig",
@@ -80,7 +83,10 @@ const en = {
   "status.sent": "The message was sent securely.",
   "status.checking": "Checking recipients…",
 
-  "route.internal": "In the community: delivered over a secured connection.",
+  "route.internal": "In the community: delivered straight to their own mailbox, only over a secured connection.",
+  "field.to": "To",
+  "field.cc": "Cc",
+  "field.bcc": "Bcc",
   "route.external": "Outside the community: gets an e-mail with a link and reads the message after an SMS code.",
   "route.invalid": "Not a valid e-mail address: this address cannot receive messages.",
   "route.summary": "{0} in the community, {1} outside the community, {2} invalid",

@@ -390,7 +390,7 @@ function recipientItem(pane, row, i, typed) {
   who.textContent = row.name && row.name !== row.address ? `${row.name} <${row.address}>` : row.address;
   const route = doc.createElement("span");
   route.className = "route";
-  route.textContent = `${row.field.toUpperCase()} · ${routeLabels(row).map((k) => t(lang, k)).join(" ")}`;
+  route.textContent = `${t(lang, `field.${row.field}`)} · ${routeLabels(row).map((k) => t(lang, k)).join(" ")}`;
   li.append(who, route);
   if (typed) li.append(...phoneField(pane, row, i, typed[row.address]));
   return li;
