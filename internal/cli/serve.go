@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,9 +162,12 @@ func serveHTTP(ctx context.Context, s *setup, handler http.Handler) error {
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute,
 		WriteTimeout: 5 * time.Minute, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	if ln, err = withTLS(ln, s.cfg); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("listening", "addr", ln.Addr().String())
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.cfg.HTTPTLSCert != "")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -180,6 +184,21 @@ func serveHTTP(ctx context.Context, s *setup, handler http.Handler) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// withTLS wraps ln in TLS (1.2 minimum, Go's default suites) when a certificate
+// is configured.
+func withTLS(ln net.Listener, c config.Config) (net.Listener, error) {
+	if c.HTTPTLSCert == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.HTTPTLSCert, c.HTTPTLSKey)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("VEILIG_HTTP_TLS_CERT/KEY: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"}}), nil
 }
 
 // serveSubmission runs the SMTP submission gateway until ctx ends.

@@ -26,6 +26,8 @@ var ErrInvalid = errors.New("config: invalid value")
 // (masked in logs).
 type Config struct {
 	HTTPAddr        string        `env:"HTTP_ADDR" default:"127.0.0.1:8080" help:"address the HTTP API listens on"`
+	HTTPTLSCert     string        `env:"HTTP_TLS_CERT" default:"" help:"PEM certificate chain: serve HTTPS directly (e.g. a trusted localhost certificate for sideloading the Outlook add-in); empty = plain HTTP behind a TLS proxy"`
+	HTTPTLSKey      string        `env:"HTTP_TLS_KEY" default:"" help:"PEM private key of HTTP_TLS_CERT" secret:"true"`
 	PublicURL       string        `env:"PUBLIC_URL" default:"http://127.0.0.1:8080" help:"external base URL of this server; the token issuer"`
 	DatabaseURL     string        `env:"DATABASE_URL" default:"data/veilig.db" help:"postgres://… for PostgreSQL, else an SQLite file path" secret:"url"`
 	LogLevel        string        `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
@@ -182,6 +184,8 @@ func (c *Config) validate() error {
 // validateExternal checks the settings of the encrypted store and the external route.
 func (c *Config) validateExternal() error {
 	switch {
+	case (c.HTTPTLSCert == "") != (c.HTTPTLSKey == ""):
+		return fmt.Errorf("%w: HTTP_TLS_CERT and HTTP_TLS_KEY go together", ErrInvalid)
 	case c.BlobStore != "fs" && c.BlobStore != "s3":
 		return fmt.Errorf("%w: BLOB_STORE must be fs or s3", ErrInvalid)
 	case c.BlobStore == "s3" && (c.S3Endpoint == "" || c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == ""):
