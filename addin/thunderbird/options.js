@@ -49,6 +49,7 @@ $("server").addEventListener("submit", (e) => {
 $("login").addEventListener("submit", (e) => {
   e.preventDefault();
   guarded(async () => {
+    status(""); // an earlier "saved" must not linger next to the sign-in result
     await call(m.runtime, { cmd: "login", username: $("username").value.trim(), password: $("password").value });
     $("password").value = "";
     await refresh();
@@ -56,6 +57,7 @@ $("login").addEventListener("submit", (e) => {
 });
 
 $("logout").addEventListener("click", () => guarded(async () => {
+  status("");
   await call(m.runtime, { cmd: "logout" });
   await refresh();
 }));
