@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -90,6 +91,9 @@ func securityHeaders() gin.HandlerFunc {
 	}
 }
 
+// statusClientClosed is nginx's code for a request the client abandoned.
+const statusClientClosed = 499
+
 // renderErrors writes the last error a handler recorded as problem+json; 5xx
 // causes are logged with detail, never sent.
 func renderErrors(log *slog.Logger) gin.HandlerFunc {
@@ -99,6 +103,13 @@ func renderErrors(log *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		err := c.Errors.Last().Err
+		if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+			// The client went away (or the server is stopping): nobody reads an
+			// answer, and it is no server fault.
+			log.Info("request cancelled", "request_id", c.GetString(ctxRequestID))
+			c.Status(statusClientClosed)
+			return
+		}
 		p := problemFor(err)
 		if p.Status >= 500 {
 			log.Error("request failed", "request_id", c.GetString(ctxRequestID), "err", err)
