@@ -1,0 +1,171 @@
+// Package mailcheck rates the DNS records a mail domain publishes, the way
+// Internet.nl's mail test does, so a partner organisation can see during
+// self-enrolment what to fix before Veilig trusts its domain.
+//
+// It checks:
+//   - MX records (RFC 5321 §5.1), including the null MX of RFC 7505;
+//   - the SPF record (RFC 7208 §4.5, §4.6.4 lookup limit, §5 mechanisms);
+//   - the DMARC record (RFC 7489 §6.1, §6.6.3) with organisational-domain
+//     fallback (§3.2, via the Public Suffix List) and external report
+//     destination verification (§7.1);
+//   - the existence of the DKIM "_domainkey" node (RFC 6376 §3.6.2.1), as
+//     Internet.nl does (a NOERROR/NODATA answer shows keys may exist below it).
+//
+// All lookups go through the small Resolver interface; the checks themselves
+// are pure logic. Every Result carries a Dutch and an English summary and fix.
+package mailcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	// ErrNXDomain is returned by a Resolver when the queried name does not
+	// exist (RCODE 3). A name that exists without records of the asked type
+	// (NODATA) is not an error: the Resolver returns no records and nil.
+	ErrNXDomain = errors.New("mailcheck: no such domain")
+	// ErrLookup wraps any other resolver failure (SERVFAIL, timeout, ...):
+	// the domain could not be rated and the check should be retried later.
+	ErrLookup = errors.New("mailcheck: DNS lookup failed")
+	// ErrInvalidDomain is returned for an empty or malformed domain name.
+	ErrInvalidDomain = errors.New("mailcheck: invalid domain")
+)
+
+// MX is one mail exchanger record.
+type MX struct {
+	Host string // fully qualified, with or without the trailing dot; "." is a null MX
+	Pref uint16
+}
+
+// Resolver answers the DNS questions the checks need. secure reports whether
+// the answer was DNSSEC-authenticated. A TXT record made of several strings
+// is returned joined into one string (RFC 7208 §3.3).
+type Resolver interface {
+	TXT(ctx context.Context, name string) (records []string, secure bool, err error)
+	MX(ctx context.Context, name string) (hosts []MX, secure bool, err error)
+}
+
+// Status is the rating of one test.
+type Status string
+
+// Ratings, from best to worst for the sake of Worse; StatusInfo is neutral.
+const (
+	StatusPass    Status = "pass"
+	StatusInfo    Status = "info"
+	StatusWarning Status = "warning"
+	StatusFail    Status = "fail"
+)
+
+// Test names.
+const (
+	TestMX    = "mx"
+	TestSPF   = "spf"
+	TestDMARC = "dmarc"
+	TestDKIM  = "dkim"
+)
+
+// Result is the outcome of one test. Summary and Fix are keyed by language
+// ("nl", "en").
+type Result struct {
+	Test    string
+	Status  Status
+	Summary map[string]string
+	Fix     map[string]string
+}
+
+// DefaultTimeout bounds each test, including all of its lookups.
+const DefaultTimeout = 10 * time.Second
+
+// Checker runs the tests against a Resolver.
+type Checker struct {
+	r       Resolver
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// New returns a Checker. timeout <= 0 selects DefaultTimeout.
+func New(r Resolver, log *slog.Logger, timeout time.Duration) *Checker {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Checker{r: r, log: log, timeout: timeout}
+}
+
+// Check runs all tests for domain, in the order MX, SPF, DMARC, DKIM. It
+// stops at the first lookup failure, which is returned wrapped in ErrLookup.
+func (c *Checker) Check(ctx context.Context, domain string) ([]Result, error) {
+	tests := []func(context.Context, string) (Result, error){c.MX, c.SPF, c.DMARC, c.DKIM}
+	results := make([]Result, 0, len(tests))
+	for _, test := range tests {
+		res, err := test(ctx, domain)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// run normalises domain, applies the timeout, runs fn and logs the outcome.
+func (c *Checker) run(ctx context.Context, test, domain string, fn func(context.Context, string) (Result, error)) (Result, error) {
+	d, err := normalise(domain)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := fn(ctx, d)
+	if err != nil {
+		c.log.WarnContext(ctx, "mail check failed", "test", test, "domain", d, "err", err)
+		return Result{}, err
+	}
+	res.Test = test
+	c.log.DebugContext(ctx, "mail check done", "test", test, "domain", d, "status", res.Status)
+	return res, nil
+}
+
+// normalise lower-cases domain and strips one trailing dot.
+func normalise(domain string) (string, error) {
+	d := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	if d == "" || len(d) > 253 || strings.ContainsAny(d, " \t/@") || strings.Contains(d, "..") {
+		return "", fmt.Errorf("%w: %q", ErrInvalidDomain, domain)
+	}
+	return d, nil
+}
+
+// lookupErr wraps a resolver error in ErrLookup.
+func lookupErr(kind, name string, err error) error {
+	return fmt.Errorf("%w: %s %s: %w", ErrLookup, kind, name, err)
+}
+
+// text is a message in both languages.
+type text struct{ nl, en string }
+
+func (t text) m() map[string]string { return map[string]string{"nl": t.nl, "en": t.en} }
+
+// result builds a Result from a status, summary and fix.
+func result(s Status, summary, fix text) Result {
+	return Result{Status: s, Summary: summary.m(), Fix: fix.m()}
+}
+
+// noFix is the fix text for a passing test.
+func noFix() text { return text{"Geen actie nodig.", "No action needed."} }
+
+// severity orders statuses for picking the worst finding.
+func severity(s Status) int {
+	switch s {
+	case StatusFail:
+		return 3
+	case StatusWarning:
+		return 2
+	case StatusInfo:
+		return 1
+	}
+	return 0
+}
