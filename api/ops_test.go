@@ -146,4 +146,3 @@ func testOperations(t *testing.T, e *env) {
 		t.Errorf("GET /metrics from outside the allow-list: %d, want 404", rec.Code)
 	}
 }
-
