@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 // dnsServer is a miekg/dns server on 127.0.0.1 (UDP and TCP on one port) that
@@ -23,25 +25,8 @@ type dnsServer struct {
 func startDNSServer(t *testing.T) *dnsServer {
 	t.Helper()
 	s := &dnsServer{}
-	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			continue
-		}
-		s.addr = pc.LocalAddr().String()
-		for _, srv := range []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: l, Handler: s}} {
-			go func() { _ = srv.ActivateAndServe() }()
-			t.Cleanup(func() { _ = srv.Shutdown() })
-		}
-		return s
-	}
-	t.Fatal("no free port for UDP and TCP")
-	return nil
+	s.addr = testenv.ServeDNS(t, s)
+	return s
 }
 
 func (s *dnsServer) queries() []string {
