@@ -144,16 +144,7 @@ func (snd *sending) pages() []api.Registrar {
 // lifecycleLoop, every minute: shreds expired and withdrawn messages, deletes
 // the ciphertext of shredded ones, and prunes viewer sessions.
 func (snd *sending) lifecycleLoop(ctx context.Context, s *setup) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		snd.lifecycle(ctx, s)
-	}
+	tick(ctx, time.Minute, func() { snd.lifecycle(ctx, s) })
 }
 
 func (snd *sending) lifecycle(ctx context.Context, s *setup) {

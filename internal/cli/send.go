@@ -157,24 +157,18 @@ func newSubmission(s *setup, a *app) (*submission.Server, error) {
 // sweepLoop removes, every hour, upload temp files and blobs no message refers to
 // (what a crash mid-accept leaves). Only blobs older than an hour are touched.
 func (snd *sending) sweepLoop(ctx context.Context, s *setup) {
-	store := snd.store
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		temps, err1 := snd.blobs.Sweep(sctx, time.Hour)
-		orphans, err2 := store.SweepBlobs(sctx, snd.blobs, time.Hour)
-		cancel()
-		if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
-			s.log.Error("blob sweep failed", "err", err)
-		}
-		if temps+orphans > 0 {
-			s.log.Info("blob sweep", "temp_files", temps, "orphan_blobs", orphans)
-		}
+	tick(ctx, time.Hour, func() { snd.sweep(ctx, s) })
+}
+
+func (snd *sending) sweep(ctx context.Context, s *setup) {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	temps, err1 := snd.blobs.Sweep(sctx, time.Hour)
+	orphans, err2 := snd.store.SweepBlobs(sctx, snd.blobs, time.Hour)
+	if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
+		s.log.Error("blob sweep failed", "err", err)
+	}
+	if temps+orphans > 0 {
+		s.log.Info("blob sweep", "temp_files", temps, "orphan_blobs", orphans)
 	}
 }

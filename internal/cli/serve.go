@@ -247,37 +247,37 @@ func refreshIndex(ctx context.Context, live *directory.Live, m *metrics.Metrics)
 func watchIndex(ctx context.Context, live *directory.Live, m *metrics.Metrics, every time.Duration, log interface {
 	Error(string, ...any)
 }) {
-	t := time.NewTicker(every)
+	tick(ctx, every, func() {
+		if err := refreshIndex(ctx, live, m); err != nil && ctx.Err() == nil {
+			log.Error("directory index refresh failed; serving the previous one", "err", err)
+		}
+	})
+}
+
+// tick calls fn every d until ctx ends (the first call after d).
+func tick(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := refreshIndex(ctx, live, m); err != nil && ctx.Err() == nil {
-				log.Error("directory index refresh failed; serving the previous one", "err", err)
-			}
+			fn()
 		}
 	}
 }
 
 func pruneTokens(ctx context.Context, a *auth.Service, s *setup) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, time.Minute)
-			if n, err := a.Prune(pctx); err != nil {
-				s.log.Error("pruning refresh tokens failed", "err", err)
-			} else if n > 0 {
-				s.log.Info("pruned refresh tokens", "count", n)
-			}
-			cancel()
+	tick(ctx, time.Hour, func() {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if n, err := a.Prune(pctx); err != nil {
+			s.log.Error("pruning refresh tokens failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned refresh tokens", "count", n)
 		}
-	}
+	})
 }
 
 func splitList(s string) []string {

@@ -9,19 +9,11 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/veilig/veilig/internal/clientkey"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/otp"
 	"github.com/veilig/veilig/internal/sms"
 	"github.com/veilig/veilig/internal/viewer"
 )
-
-// ipLimiter bounds the SMS one client address can trigger.
-type ipLimiter = clientkey.Limiter
-
-func newIPLimiter(max int, window time.Duration, size int) *ipLimiter {
-	return clientkey.NewLimiter(max, window, size)
-}
 
 // amsterdam is the time zone of the daily SMS cap.
 var amsterdam = mustZone("Europe/Amsterdam")

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/veilig/veilig/internal/clientkey"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/otp"
@@ -58,7 +59,7 @@ type Service struct {
 	queue message.Enqueuer
 	log   *slog.Logger
 	now   func() time.Time
-	ips   *ipLimiter
+	ips   *clientkey.Limiter // SMS a client address can trigger
 }
 
 var _ viewer.Backend = (*Service)(nil)
@@ -85,7 +86,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	return &Service{cfg: cfg, db: deps.DB, msgs: deps.Messages, store: deps.Messages.Store(), otp: deps.OTP,
 		sms: deps.SMS, queue: deps.Queue, log: deps.Log, now: deps.Now,
-		ips: newIPLimiter(cfg.SMSPerIP, time.Hour, 10000)}, nil
+		ips: clientkey.NewLimiter(cfg.SMSPerIP, time.Hour, 10000)}, nil
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -218,18 +218,15 @@ func (s *Service) link(token string) string {
 	return strings.TrimRight(s.cfg.External.PublicURL, "/") + "/v/" + token
 }
 
-// mailBuffer holds a small composed mail (a notification or reminder).
-type mailBuffer = bytes.Buffer
-
 // writeNotification composes, DKIM-signs and seals a notification.
 func (s *Service) writeNotification(ctx context.Context, m messageRow, key string, n Notification) (int64, error) {
-	return s.writeMail(ctx, m, key, func(w *mailBuffer) error { return s.notifier.WriteNotification(w, n) })
+	return s.writeMail(ctx, m, key, func(w io.Writer) error { return s.notifier.WriteNotification(w, n) })
 }
 
 // writeMail composes a mail with write, DKIM-signs it for the sender's domain
 // (as the message itself) and seals it under the message's key; the signature
 // is part of the blob.
-func (s *Service) writeMail(ctx context.Context, m messageRow, key string, write func(*mailBuffer) error) (int64, error) {
+func (s *Service) writeMail(ctx context.Context, m messageRow, key string, write func(io.Writer) error) (int64, error) {
 	var body bytes.Buffer
 	if err := write(&body); err != nil {
 		return 0, fmt.Errorf("message: compose notification: %w", err)

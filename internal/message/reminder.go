@@ -3,6 +3,7 @@ package message
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -77,7 +78,7 @@ func (s *Service) remind(ctx context.Context, c reminderCandidate) error {
 		Recipient: c.Address, ExpiresAt: c.ExpiresAt, MessageID: "<" + id + "@" + s.cfg.SMTPHostname + ">",
 		Date: s.store.clock(), Link: s.link(token)}
 	key := "notifications/" + id
-	size, err := s.writeMail(ctx, m, key, func(w *mailBuffer) error {
+	size, err := s.writeMail(ctx, m, key, func(w io.Writer) error {
 		return s.notifier.WriteReminder(w, n, daysLeft(c.ExpiresAt, n.Date))
 	})
 	if err != nil {
