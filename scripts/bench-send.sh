@@ -82,33 +82,11 @@ cleanup() {
 }
 
 
-# tree_ticks PID prints the CPU time (clock ticks, proc(5)) of PID and of its
-# live children, each with the children it has reaped: a whole PostgreSQL or
-# Postfix (postmaster/master and the processes they fork) or one veilig serve.
-tree_ticks() {
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v p="$1" '{
-		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
-		if (pid == p || f[2] == p) t += f[12] + f[13] + f[14] + f[15]
-	} END { print t + 0 }'
-}
 
 # cpu_s T0 T1 prints a tick difference in seconds.
-cpu_s() { fnum "($2 - $1) / $CLK_TCK" 1; }
 
 # jget FILE KEY prints one field of a one-line JSON file.
-jget() { jq -r ".$2" "$1"; }
 
-# wait_until LIMIT_S WHAT CMD... polls CMD every 0.1 s until it succeeds.
-wait_until() {
-	local limit=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < limit * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	log "$what: not ready after ${limit} s"
-	return 1
-}
 
 prepare() {
 	ensure_packages postgresql postfix knot knot-dnsutils unbound openssl curl jq
@@ -665,7 +643,6 @@ machine() {
 	fi
 }
 
-row() { printf '| %s | %s | %s | %s |\n' "$@"; }
 
 kb() { fnum "$1 / 1024" 0; }
 

@@ -77,13 +77,11 @@ cpu_ticks() {
 }
 
 # cpu_s T0 T1 prints a tick difference in seconds.
-cpu_s() { fnum "($2 - $1) / $CLK_TCK" 1; }
 
 # metric FILE NAME prints the value of an unlabelled metric in a scrape.
 metric() { awk -v n="$2" '$1 == n { print $2 + 0; exit }' "$1"; }
 
 # jget FILE KEY prints one field of a one-line JSON file.
-jget() { jq -r ".$2" "$1"; }
 
 prepare() {
 	ensure_packages postgresql slapd ldap-utils curl jq
@@ -304,7 +302,6 @@ machine() {
 }
 
 # row NAME MEASURED TARGET VERDICT
-row() { printf '| %s | %s | %s | %s |\n' "$@"; }
 
 figures() {
 	local o=$tmp/out

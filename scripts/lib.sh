@@ -142,3 +142,35 @@ fnum() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 
 # verdict OK_EXPR prints PASS or MISS.
 verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
+
+# Shared by the bench scripts.
+
+# tree_ticks PID prints the CPU time (clock ticks, proc(5)) of PID and of its
+# live children, each with the children it has reaped.
+tree_ticks() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v p="$1" '{
+		pid = $1; s = $0; sub(/^.*\) /, "", s); split(s, f, " ")
+		if (pid == p || f[2] == p) t += f[12] + f[13] + f[14] + f[15]
+	} END { print t + 0 }'
+}
+
+# cpu_s T0 T1 prints the seconds between two tree_ticks readings.
+cpu_s() { fnum "($2 - $1) / $(getconf CLK_TCK)" 1; }
+
+# jget FILE PATH prints a field of a JSON file.
+jget() { jq -r ".$2" "$1"; }
+
+# row prints one Markdown table row.
+row() { printf '| %s | %s | %s | %s |\n' "$@"; }
+
+# wait_until SECONDS WHAT CMD... runs CMD every 0.1 s until it succeeds.
+wait_until() {
+	local limit=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < limit * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	log "$what: not ready after ${limit} s"
+	return 1
+}
