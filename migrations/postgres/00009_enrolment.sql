@@ -17,6 +17,7 @@ CREATE TABLE enrolments (
     admin_email       TEXT NOT NULL,
     admin_phone       TEXT NOT NULL,
     token_hash        TEXT NOT NULL UNIQUE,
+    client_hash       TEXT NOT NULL DEFAULT '',
     organisation_id   TEXT REFERENCES organisations (id),
     decided_by        TEXT NOT NULL DEFAULT '',
     decision_reason   TEXT NOT NULL DEFAULT '',
