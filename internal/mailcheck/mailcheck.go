@@ -73,10 +73,11 @@ const (
 // Result is the outcome of one test. Summary and Fix are keyed by language
 // ("nl", "en").
 type Result struct {
-	Test    string
-	Status  Status
-	Summary map[string]string
-	Fix     map[string]string
+	Test    string            `json:"test"`
+	Host    string            `json:"host,omitempty"` // the MX host, for per-host tests
+	Status  Status            `json:"status"`
+	Summary map[string]string `json:"summary"`
+	Fix     map[string]string `json:"fix"`
 }
 
 // DefaultTimeout bounds each test, including all of its lookups.
@@ -169,3 +170,12 @@ func severity(s Status) int {
 	}
 	return 0
 }
+
+// Test names of the checks that report.go runs beyond the four above.
+const (
+	TestDNSSEC  = "dnssec"
+	TestDANE    = "dane"
+	TestMTASTS  = "mta-sts"
+	TestTLSRPT  = "tls-rpt"
+	TestNTA7516 = "nta7516"
+)
