@@ -185,6 +185,9 @@ func (o *Outbox) newClient(db *database.DB) (*river.Client[*sql.Tx], error) {
 	if err := river.AddWorkerSafely(workers, &worker{o: o}); err != nil {
 		return nil, fmt.Errorf("outbox: register worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &systemMailWorker{o: o}); err != nil {
+		return nil, fmt.Errorf("outbox: register system mail worker: %w", err)
+	}
 	c, err := river.NewClient(drv, &river.Config{
 		Queues:               map[string]river.QueueConfig{Queue: {MaxWorkers: o.cfg.Workers}},
 		Workers:              workers,
