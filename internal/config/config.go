@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veilig/veilig/internal/mailcheck"
 	"github.com/veilig/veilig/internal/redact"
 )
 
@@ -104,6 +105,12 @@ type Config struct {
 	SMSRegions     string        `env:"SMS_REGIONS" default:"" help:"comma-separated ISO regions phone numbers may be in; empty = NL + EU/EEA"`
 	SMSDailyCap    int           `env:"SMS_DAILY_CAP" default:"500" help:"default daily SMS cap per organisation (organisation settings may lower or raise it)"`
 	DetectPatterns string        `env:"DETECT_PATTERNS" default:"" help:"JSON list of extra sensitive-data patterns [{\"name\":…,\"pattern\":…}] (RE2 = JavaScript syntax, no inline flags), besides BSN and IBAN"`
+	EnrolmentTTL   time.Duration `env:"ENROLMENT_EXPIRE_AFTER" default:"336h" help:"how long an enrolment may stay unfinished before it expires"`
+	AutoAdmit      bool          `env:"AUTO_ADMIT" default:"false" help:"admit enrolments automatically when every domain is verified and its check meets AUTO_ADMIT_FLOOR"`
+	AutoAdmitFloor string        `env:"AUTO_ADMIT_FLOOR" default:"dnssec+dane|mta-sts,dmarc" help:"what automatic admission requires: clauses joined by ',', alternatives by '|', requirements by '+' (dnssec dane mta-sts dmarc spf dkim starttls all)"`
+	CheckTimeout   time.Duration `env:"CHECK_TIMEOUT" default:"20s" help:"bound of each test of a mail-standards check (DNS lookups, one STARTTLS probe)"`
+	MonitorEvery   time.Duration `env:"MONITOR_INTERVAL" default:"24h" help:"how often every community domain is re-checked (jittered); 0 = no monitoring"`
+	MonitorWorkers int           `env:"MONITOR_CONCURRENCY" default:"4" help:"mail-standards checks run at once by monitoring"`
 	DevMailbox     bool          `env:"DEV_MAILBOX" default:"false" help:"capture every e-mail and SMS at /dev/mailbox instead of sending (development only)"`
 }
 
@@ -200,6 +207,24 @@ func (c *Config) validateExternal() error {
 		return fmt.Errorf("%w: SMS_PROVIDER=cm needs SMS_CM_TOKEN", ErrInvalid)
 	case c.SMSDailyCap < 0:
 		return fmt.Errorf("%w: SMS_DAILY_CAP must not be negative", ErrInvalid)
+	}
+	return c.validateEnrolment()
+}
+
+// validateEnrolment checks the settings of enrolment and monitoring.
+func (c *Config) validateEnrolment() error {
+	switch {
+	case c.EnrolmentTTL < time.Hour:
+		return fmt.Errorf("%w: ENROLMENT_EXPIRE_AFTER must be at least 1h", ErrInvalid)
+	case c.CheckTimeout <= 0:
+		return fmt.Errorf("%w: CHECK_TIMEOUT must be positive", ErrInvalid)
+	case c.MonitorEvery < 0 || (c.MonitorEvery > 0 && c.MonitorEvery < time.Minute):
+		return fmt.Errorf("%w: MONITOR_INTERVAL must be 0 (off) or at least 1m", ErrInvalid)
+	case c.MonitorWorkers < 1 || c.MonitorWorkers > 64:
+		return fmt.Errorf("%w: MONITOR_CONCURRENCY must be 1–64", ErrInvalid)
+	}
+	if _, err := mailcheck.ParseFloor(c.AutoAdmitFloor); err != nil {
+		return fmt.Errorf("%w: AUTO_ADMIT_FLOOR: %w", ErrInvalid, err)
 	}
 	return nil
 }
