@@ -16,6 +16,7 @@ var (
 	ErrNotFound      = errors.New("directory: not found")
 	ErrInvalidDomain = errors.New("directory: invalid domain name")
 	ErrDomainTaken   = errors.New("directory: domain belongs to another organisation")
+	ErrInvalid       = errors.New("directory: invalid organisation")
 )
 
 // Organisation status values.
@@ -23,6 +24,18 @@ const (
 	StatusActive  = "active"
 	StatusRemoved = "removed"
 )
+
+// Where an organisation came from (organisations.origin). Directory syncs and
+// LDIF imports only ever add, change or remove organisations of OriginDirectory;
+// those of OriginEnrolment joined through self-enrolment and are left alone.
+const (
+	OriginDirectory = "directory"
+	OriginEnrolment = "enrolment"
+)
+
+// EnrolmentSourcePrefix starts the source id of every enrolled organisation
+// ("enrolment:<id>"); no directory entry may use it.
+const EnrolmentSourcePrefix = "enrolment:"
 
 // Organisation is one member of the community.
 type Organisation struct {
@@ -34,6 +47,7 @@ type Organisation struct {
 	KvK         string   // Kamer van Koophandel number, where present
 	Description string   //
 	Status      string   // StatusActive or StatusRemoved
+	Origin      string   // OriginDirectory or OriginEnrolment
 	Domains     []string // lower-case A-labels, unique across the community
 }
 
@@ -64,7 +78,8 @@ type SyncRun struct {
 	Issues        []SyncIssue
 }
 
-// SyncIssue says why one source entry was skipped.
+// SyncIssue says why one source entry was skipped, or what was wrong with an
+// entry that was still written (such as a domain held by an enrolled organisation).
 type SyncIssue struct {
 	DN     string `json:"dn"`
 	Reason string `json:"reason"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +36,7 @@ type organisationRow struct {
 	KvK         string `gorm:"column:kvk"`
 	Description string
 	Status      string
+	Origin      string
 	SyncGen     int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -167,10 +169,14 @@ func (w *Writer) begin(ctx context.Context) error {
 		return err
 	}
 	tx := w.tx.WithContext(ctx)
-	// A full replacement rewrites every person and domain; organisations are
-	// upserted so their ids, and the users attached to them, survive.
+	// A full replacement rewrites every person and domain of the directory's
+	// organisations; organisations are upserted so their ids, and the users
+	// attached to them, survive. Enrolled organisations are not the
+	// directory's: their domains and people stay.
 	for _, table := range []string{"people", "domains"} {
-		if err := tx.Exec("DELETE FROM " + table).Error; err != nil {
+		err := tx.Exec("DELETE FROM "+table+" WHERE organisation_id IN "+
+			"(SELECT id FROM organisations WHERE origin = ?)", OriginDirectory).Error
+		if err != nil {
 			return fmt.Errorf("directory: clear %s: %w", table, err)
 		}
 	}
@@ -185,7 +191,7 @@ func (w *Writer) finish(ctx context.Context) error {
 		return nil
 	}
 	err := w.tx.WithContext(ctx).Model(&organisationRow{}).
-		Where("sync_gen < ? AND status = ?", w.gen, StatusActive).
+		Where("sync_gen < ? AND status = ? AND origin = ?", w.gen, StatusActive, OriginDirectory).
 		Updates(map[string]any{"status": StatusRemoved, "updated_at": w.now}).Error
 	if err != nil {
 		return fmt.Errorf("directory: mark removed organisations: %w", err)
@@ -193,12 +199,19 @@ func (w *Writer) finish(ctx context.Context) error {
 	return nil
 }
 
-// PutOrganisations inserts or updates organisations by SourceID, and makes each
-// one's domains exactly the given list. A domain held by another organisation is
-// ErrDomainTaken and fails the transaction: callers resolve conflicts first.
+// PutOrganisations inserts or updates organisations of the directory by
+// SourceID, and makes each one's domains exactly the given list. A domain held
+// by another organisation is ErrDomainTaken and fails the transaction: callers
+// resolve conflicts first (see DomainHolder, EnrolledDomains). A source id with
+// EnrolmentSourcePrefix is ErrInvalid: it would overwrite an enrolled organisation.
 func (w *Writer) PutOrganisations(ctx context.Context, orgs []Organisation) error {
 	if len(orgs) == 0 {
 		return nil
+	}
+	for _, o := range orgs {
+		if strings.HasPrefix(o.SourceID, EnrolmentSourcePrefix) {
+			return fmt.Errorf("%w: source id %q is reserved for enrolled organisations", ErrInvalid, o.SourceID)
+		}
 	}
 	w.changed = true
 	tx := w.tx.WithContext(ctx)
@@ -209,7 +222,7 @@ func (w *Writer) PutOrganisations(ctx context.Context, orgs []Organisation) erro
 		id := OrganisationID(o.SourceID)
 		ids[i] = id
 		rows[i] = organisationRow{ID: id, SourceID: o.SourceID, SourceDN: o.SourceDN, Name: o.Name,
-			OIN: o.OIN, KvK: o.KvK, Description: o.Description, Status: StatusActive,
+			OIN: o.OIN, KvK: o.KvK, Description: o.Description, Status: StatusActive, Origin: OriginDirectory,
 			SyncGen: w.gen, CreatedAt: w.now, UpdatedAt: w.now}
 		for _, d := range o.Domains {
 			domains = append(domains, domainRow{Name: d, OrganisationID: id})
@@ -289,9 +302,10 @@ func (w *Writer) DeletePeople(ctx context.Context, sourceIDs []string) (int, err
 	return n, nil
 }
 
-// RemoveOrganisations marks organisations removed by source id, drops their
-// domains and people, and returns how many were removed. The row stays so that
-// users and records that point at it keep their meaning.
+// RemoveOrganisations marks organisations of the directory removed by source
+// id, drops their domains and people, and returns how many were removed. The
+// row stays so that users and records that point at it keep their meaning.
+// Enrolled organisations are never touched.
 func (w *Writer) RemoveOrganisations(ctx context.Context, sourceIDs []string) (int, error) {
 	ids := make([]string, len(sourceIDs))
 	for i, s := range sourceIDs {
@@ -299,8 +313,16 @@ func (w *Writer) RemoveOrganisations(ctx context.Context, sourceIDs []string) (i
 	}
 	n := 0
 	for start := 0; start < len(ids); start += batchSize {
-		chunk := ids[start:min(start+batchSize, len(ids))]
 		tx := w.tx.WithContext(ctx)
+		var chunk []string
+		err := tx.Model(&organisationRow{}).Where("id IN ? AND origin = ?", ids[start:min(start+batchSize, len(ids))],
+			OriginDirectory).Pluck("id", &chunk).Error
+		if err != nil {
+			return n, fmt.Errorf("directory: find organisations to remove: %w", err)
+		}
+		if len(chunk) == 0 {
+			continue
+		}
 		if err := tx.Where("organisation_id IN ?", chunk).Delete(&personRow{}).Error; err != nil {
 			return n, fmt.Errorf("directory: delete people of removed organisations: %w", err)
 		}
@@ -470,7 +492,7 @@ func (s *Store) activeOrganisations(ctx context.Context) ([]Organisation, error)
 
 func (r organisationRow) toOrganisation(domains []string) Organisation {
 	return Organisation{ID: r.ID, SourceID: r.SourceID, SourceDN: r.SourceDN, Name: r.Name, OIN: r.OIN,
-		KvK: r.KvK, Description: r.Description, Status: r.Status, Domains: domains}
+		KvK: r.KvK, Description: r.Description, Status: r.Status, Origin: r.Origin, Domains: domains}
 }
 
 // eachPerson streams every person to fn without holding them all as rows.

@@ -57,7 +57,7 @@ func testConfig() Config {
 }
 
 // seedOrganisations writes the organisations the users reference.
-func seedOrganisations(t *testing.T, db *database.DB) {
+func seedOrganisations(t testing.TB, db *database.DB) {
 	t.Helper()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, o := range []struct{ id, domain, status string }{
@@ -84,7 +84,7 @@ type env struct {
 }
 
 // newEnv returns a service on a seeded database with a fixed clock. ldap may be nil.
-func newEnv(t *testing.T, db *database.DB, cfg Config, ldap PasswordVerifier) *env {
+func newEnv(t testing.TB, db *database.DB, cfg Config, ldap PasswordVerifier) *env {
 	t.Helper()
 	seedOrganisations(t, db)
 	e := &env{db: db, clock: newClock(), logs: &syncBuffer{}}
@@ -93,7 +93,7 @@ func newEnv(t *testing.T, db *database.DB, cfg Config, ldap PasswordVerifier) *e
 }
 
 // service starts another service (another process) on the same database and clock.
-func (e *env) service(t *testing.T, cfg Config, ldap PasswordVerifier) *Service {
+func (e *env) service(t testing.TB, cfg Config, ldap PasswordVerifier) *Service {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := New(context.Background(), cfg, Deps{DB: e.db.DB, Organisations: testOrganisations,
@@ -109,7 +109,7 @@ func (e *env) service(t *testing.T, cfg Config, ldap PasswordVerifier) *Service 
 	return svc
 }
 
-func (e *env) createUser(t *testing.T, email string, role Role, password string) User {
+func (e *env) createUser(t testing.TB, email string, role Role, password string) User {
 	t.Helper()
 	u, err := e.svc.Users().Create(context.Background(), NewUser{Email: email, Role: role, Password: password})
 	if err != nil {

@@ -297,7 +297,8 @@ func Table() string {
 		if f.def != "" {
 			def = "`" + f.def + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", f.env, f.flag, def, f.help)
+		cell := strings.NewReplacer("|", `\|`).Replace // a pipe would end the table cell
+		fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", f.env, f.flag, cell(def), cell(f.help))
 	}
 	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -73,6 +74,53 @@ func (d *DNS) MX(ctx context.Context, name string) ([]MX, bool, error) {
 	return out, r.AuthenticatedData, nil
 }
 
+// Addrs returns host's IPv4 and IPv6 addresses (A and AAAA, following
+// CNAMEs); secure only when both answers were authenticated. NXDOMAIN for A
+// is ErrNXDomain.
+func (d *DNS) Addrs(ctx context.Context, host string) ([]net.IP, bool, error) {
+	var out []net.IP
+	secure := true
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		r, err := d.query(ctx, host, qt)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, addresses(r.Answer)...)
+		secure = secure && r.AuthenticatedData
+	}
+	return out, secure, nil
+}
+
+// addresses collects the A and AAAA records among rrs.
+func addresses(rrs []dns.RR) []net.IP {
+	var out []net.IP
+	for _, rr := range rrs {
+		switch a := rr.(type) {
+		case *dns.A:
+			out = append(out, a.A)
+		case *dns.AAAA:
+			out = append(out, a.AAAA)
+		}
+	}
+	return out
+}
+
+// TLSA returns the TLSA records at name (following CNAMEs, RFC 7671 §7).
+func (d *DNS) TLSA(ctx context.Context, name string) ([]TLSA, bool, error) {
+	r, err := d.query(ctx, name, dns.TypeTLSA)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []TLSA
+	for _, rr := range r.Answer {
+		if t, ok := rr.(*dns.TLSA); ok {
+			out = append(out, TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType,
+				Data: strings.ToLower(t.Certificate)})
+		}
+	}
+	return out, r.AuthenticatedData, nil
+}
+
 // mxHost normalises an MX target, keeping the null MX's ".".
 func mxHost(h string) string {
 	if h == "." {
@@ -83,7 +131,7 @@ func mxHost(h string) string {
 
 // query asks name/qtype and maps the rcode: NOERROR returns the message
 // (CNAMEs in the answer are left for the callers to skip), NXDOMAIN
-// ErrNXDomain, anything else ErrLookup.
+// ErrNXDomain, a bogus answer ErrBogus, anything else ErrLookup.
 func (d *DNS) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
@@ -94,10 +142,22 @@ func (d *DNS) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, e
 		return nil, fmt.Errorf("%w: %s: %w", ErrLookup, what, err)
 	case r.Rcode == dns.RcodeNameError:
 		return nil, fmt.Errorf("%w: %s", ErrNXDomain, what)
+	case r.Rcode == dns.RcodeServerFailure && d.bogus(ctx, name, qtype):
+		return nil, fmt.Errorf("%w: %s", ErrBogus, what)
 	case r.Rcode != dns.RcodeSuccess:
 		return nil, fmt.Errorf("%w: %s: %s", ErrLookup, what, dns.RcodeToString[r.Rcode])
 	}
 	return r, nil
+}
+
+// bogus asks again with checking disabled (RFC 4035 §3.2.2): a SERVFAIL
+// that then answers NOERROR or NXDOMAIN failed DNSSEC validation; one that
+// still fails is a broken server or zone, not a validation failure.
+func (d *DNS) bogus(ctx context.Context, name string, qtype uint16) bool {
+	q := question(name, qtype)
+	q.CheckingDisabled = true
+	r, err := d.ask(ctx, q)
+	return err == nil && (r.Rcode == dns.RcodeSuccess || r.Rcode == dns.RcodeNameError)
 }
 
 // question builds a recursive query asking for DNSSEC validation.

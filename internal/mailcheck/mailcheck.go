@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 )
@@ -35,6 +36,9 @@ var (
 	ErrLookup = errors.New("mailcheck: DNS lookup failed")
 	// ErrInvalidDomain is returned for an empty or malformed domain name.
 	ErrInvalidDomain = errors.New("mailcheck: invalid domain")
+	// ErrBogus is returned by a Resolver when DNSSEC validation of the
+	// answer failed (RFC 4035 §5.5): the zone's signatures are broken.
+	ErrBogus = errors.New("mailcheck: DNSSEC validation failed (bogus)")
 )
 
 // MX is one mail exchanger record.
@@ -46,9 +50,25 @@ type MX struct {
 // Resolver answers the DNS questions the checks need. secure reports whether
 // the answer was DNSSEC-authenticated. A TXT record made of several strings
 // is returned joined into one string (RFC 7208 §3.3).
+//
+// An answer that fails DNSSEC validation (the resolver answers SERVFAIL, but
+// answers with checking disabled, RFC 4035 §3.2.2) is an error wrapping
+// ErrBogus.
 type Resolver interface {
 	TXT(ctx context.Context, name string) (records []string, secure bool, err error)
 	MX(ctx context.Context, name string) (hosts []MX, secure bool, err error)
+	// Addrs returns the A and AAAA addresses of host.
+	Addrs(ctx context.Context, host string) (addrs []net.IP, secure bool, err error)
+	// TLSA returns the TLSA records at name, e.g. "_25._tcp.mx.example.nl".
+	TLSA(ctx context.Context, name string) (records []TLSA, secure bool, err error)
+}
+
+// TLSA is one TLSA record (RFC 6698 §2.1).
+type TLSA struct {
+	Usage        uint8
+	Selector     uint8
+	MatchingType uint8
+	Data         string // certificate association data, lower-case hex
 }
 
 // Status is the rating of one test.
@@ -88,14 +108,13 @@ type Checker struct {
 	r       Resolver
 	log     *slog.Logger
 	timeout time.Duration
+	opts    Options
 }
 
-// New returns a Checker. timeout <= 0 selects DefaultTimeout.
+// New returns a Checker probing port 25 with the system roots. timeout <= 0
+// selects DefaultTimeout.
 func New(r Resolver, log *slog.Logger, timeout time.Duration) *Checker {
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	return &Checker{r: r, log: log, timeout: timeout}
+	return NewWithOptions(r, log, Options{Timeout: timeout})
 }
 
 // Check runs all tests for domain, in the order MX, SPF, DMARC, DKIM. It

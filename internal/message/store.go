@@ -112,18 +112,19 @@ type attemptRow struct {
 func (attemptRow) TableName() string { return "delivery_attempts" }
 
 type settingsRow struct {
-	OrganisationID  string `gorm:"primaryKey"`
-	SelfCopy        bool
-	ShowSubject     bool
-	ExpiryDays      int
-	NotifyFirstOpen bool
-	SMSDailyCap     int `gorm:"column:sms_daily_cap"`
-	UpdatedAt       time.Time
+	OrganisationID   string `gorm:"primaryKey"`
+	SelfCopy         bool
+	ShowSubject      bool
+	ExpiryDays       int
+	NotifyFirstOpen  bool
+	SMSDailyCap      int `gorm:"column:sms_daily_cap"`
+	EmailCodeAllowed bool
+	UpdatedAt        time.Time
 }
 
 func (r settingsRow) settings() Settings {
 	return Settings{SelfCopy: r.SelfCopy, ShowSubject: r.ShowSubject, ExpiryDays: r.ExpiryDays,
-		NotifyFirstOpen: r.NotifyFirstOpen, SMSDailyCap: r.SMSDailyCap}
+		NotifyFirstOpen: r.NotifyFirstOpen, SMSDailyCap: r.SMSDailyCap, EmailCodeAllowed: r.EmailCodeAllowed}
 }
 
 func (settingsRow) TableName() string { return "organisation_settings" }
@@ -154,9 +155,13 @@ type Settings struct {
 	ExpiryDays      int  `json:"expiry_days"`       // external recipients' reading window; 0 = the instance default
 	NotifyFirstOpen bool `json:"notify_first_open"` // senders get a notice when an external recipient first opens
 	SMSDailyCap     int  `json:"sms_daily_cap"`     // SMS per day; -1 = the instance default
+	// EmailCodeAllowed lets external recipients get their one-time code by
+	// e-mail instead of SMS (default off: SMS is the second factor).
+	EmailCodeAllowed bool `json:"email_code_allowed"`
 }
 
 // DefaultSettings returns the settings of an organisation that never changed them.
+// EmailCodeAllowed is off: SMS stays the second factor unless chosen otherwise.
 func DefaultSettings() Settings { return Settings{SelfCopy: true, SMSDailyCap: -1} }
 
 // OrganisationSettings returns the settings of an organisation.
@@ -179,11 +184,11 @@ func (s *Store) PutOrganisationSettings(ctx context.Context, orgID string, set S
 	defer cancel()
 	row := settingsRow{OrganisationID: orgID, SelfCopy: set.SelfCopy, ShowSubject: set.ShowSubject,
 		ExpiryDays: set.ExpiryDays, NotifyFirstOpen: set.NotifyFirstOpen, SMSDailyCap: set.SMSDailyCap,
-		UpdatedAt: s.clock()}
+		EmailCodeAllowed: set.EmailCodeAllowed, UpdatedAt: s.clock()}
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "organisation_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"self_copy", "show_subject", "expiry_days", "notify_first_open",
-			"sms_daily_cap", "updated_at"}),
+			"sms_daily_cap", "email_code_allowed", "updated_at"}),
 	}).Create(&row).Error
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return fmt.Errorf("%w: organisation %s", ErrNotFound, orgID)
