@@ -99,7 +99,7 @@ func benchRead(b *testing.B, slapd *testenv.Slapd, want int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		idx, _ := buildIndex(cands, len(sy.s.base.RDNs), iss)
+		idx, _ := buildIndex(cands, len(sy.s.base.RDNs), iss, enrolled{})
 		out := make(chan []directory.Person, 2)
 		n := 0
 		go func() {

@@ -45,8 +45,11 @@ func (sy *Syncer) fullSync(ctx context.Context, run *directory.SyncRun, iss *iss
 	if err != nil {
 		return err
 	}
-	idx, orgs := buildIndex(cands, len(sy.s.base.RDNs), iss)
 	return sy.store.Write(ctx, true, func(w *directory.Writer) error {
+		idx, orgs, err := sy.settle(ctx, w, cands, len(sy.s.base.RDNs), iss)
+		if err != nil {
+			return err
+		}
 		if err := putOrganisations(ctx, w, orgs); err != nil {
 			return err
 		}
@@ -64,6 +67,27 @@ func (sy *Syncer) fullSync(ctx context.Context, run *directory.SyncRun, iss *iss
 		}
 		return sy.savePosition(ctx, w, tr, orgs)
 	})
+}
+
+// settle reads the enrolled organisations' domains inside the replacing
+// transaction (it has bumped the generation, so no enrolment commits meanwhile)
+// and builds the organisation index around them.
+func (sy *Syncer) settle(ctx context.Context, w writer, cands []orgCandidate, baseDepth int, iss *issues) (
+	*orgIndex, []directory.Organisation, error) {
+	held, err := w.EnrolledDomains(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	report := func(dn, domain string) { sy.enrolledConflict(iss, dn, domain) }
+	idx, orgs := buildIndex(cands, baseDepth, iss, enrolled{held: held, report: report})
+	return idx, orgs, nil
+}
+
+// enrolledConflict records and logs that the entry dn lists a domain a
+// self-enrolled organisation holds: it is not resolved here, an operator is.
+func (sy *Syncer) enrolledConflict(iss *issues, dn, domain string) {
+	iss.note(dn, enrolledConflict(domain))
+	sy.log.Warn("directory sync: domain held by a self-enrolled organisation left with it", "dn", dn, "domain", domain)
 }
 
 func (sy *Syncer) orgAttrs() []string    { return append(sy.s.orgAttrs.all(), sy.s.idAttr) }

@@ -45,8 +45,11 @@ func (sy *Syncer) importLDIF(ctx context.Context, r io.Reader, run *directory.Sy
 	if err != nil {
 		return err
 	}
-	idx, orgs := buildIndex(cands, 0, iss)
 	return sy.store.Write(ctx, true, func(w *directory.Writer) error {
+		idx, orgs, err := sy.settle(ctx, w, cands, 0, iss)
+		if err != nil {
+			return err
+		}
 		if err := putOrganisations(ctx, w, orgs); err != nil {
 			return err
 		}

@@ -301,23 +301,28 @@ func (a *applier) organisation(ctx context.Context, c orgCandidate) (bool, error
 	return true, nil
 }
 
-// claimFromStore keeps the domains that no other organisation holds.
+// claimFromStore keeps the domains that no other organisation holds; a domain
+// an enrolled organisation holds is reported as a conflict.
 func (a *applier) claimFromStore(ctx context.Context, c orgCandidate) (orgCandidate, error) {
 	own := directory.OrganisationID(c.org.SourceID)
-	var kept, lost []string
+	var kept, lost, held []string
 	for _, d := range c.org.Domains {
-		owner, err := a.w.DomainOwner(ctx, d)
+		h, err := a.w.DomainHolder(ctx, d)
 		if err != nil && !errors.Is(err, directory.ErrNotFound) {
 			return c, err
 		}
-		if err == nil && owner != own {
-			lost = append(lost, fmt.Sprintf("%s (held by organisation %s)", d, owner))
-			continue
+		switch {
+		case err != nil || h.OrganisationID == own:
+			kept = append(kept, d)
+		case h.Origin == directory.OriginEnrolment:
+			a.sy.enrolledConflict(a.iss, c.org.SourceDN, d)
+			held = append(held, d+heldByEnrolled)
+		default:
+			lost = append(lost, fmt.Sprintf("%s (held by organisation %s)", d, h.OrganisationID))
 		}
-		kept = append(kept, d)
 	}
 	c.org.Domains = kept
-	return settleDomains(c, lost, func(string) {}, a.iss), nil
+	return settleDomains(c, lost, held, func(string) {}, a.iss), nil
 }
 
 // removedOrganisations removes organisations by id. An entry that merely stopped

@@ -20,6 +20,12 @@
 // the nearest organisation entry above it, compared as normalised DNs
 // (RFC 4514, RFC 4517 distinguishedNameMatch). Entries that cannot be used are
 // skipped and reported in the run's issues; they never fail a sync.
+//
+// Organisations that joined through self-enrolment (directory.OriginEnrolment)
+// live beside the synced ones: no sync or import changes or removes them, their
+// domains or their people. An entry listing a domain an enrolled organisation
+// holds keeps its other domains; the conflict is recorded in the run's issues
+// and logged, and the domain stays with the enrolled organisation.
 package ldapsync
 
 import (
@@ -70,6 +76,8 @@ type writer interface {
 	DeletePeople(ctx context.Context, sourceIDs []string) (int, error)
 	RemoveOrganisations(ctx context.Context, sourceIDs []string) (int, error)
 	DomainOwner(ctx context.Context, domain string) (string, error)
+	DomainHolder(ctx context.Context, domain string) (directory.DomainRef, error)
+	EnrolledDomains(ctx context.Context) (map[string]string, error)
 	SaveState(ctx context.Context, name, state string) error
 }
 

@@ -165,6 +165,10 @@ func (m mapper) organisation(r record, p dnPath) orgCandidate {
 		Description: r.first(a[fDescription]), OIN: r.first(a[fOIN]), KvK: r.first(a[fKvK]),
 		Status: directory.StatusActive,
 	}}
+	if strings.HasPrefix(c.org.SourceID, directory.EnrolmentSourcePrefix) {
+		c.reason = "the id " + c.org.SourceID + " is reserved for self-enrolled organisations"
+		return c
+	}
 	if c.org.Name == "" {
 		c.reason = "organisation has no name (" + strings.Join(a[fName], ", ") + ")"
 		return c

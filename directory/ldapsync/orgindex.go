@@ -25,11 +25,36 @@ type orgIndex struct {
 	base  int // depth of the base DN; no organisation lies above it
 }
 
+// enrolled are the domains self-enrolled organisations hold, which no
+// directory entry takes; report records each conflict.
+type enrolled struct {
+	held   map[string]string // domain → organisation id
+	report func(dn, domain string)
+}
+
+// take reports whether d is held by an enrolled organisation, recording the
+// conflict for the entry dn when it is.
+func (e enrolled) take(dn, d string) bool {
+	if _, ok := e.held[d]; !ok {
+		return false
+	}
+	if e.report != nil {
+		e.report(dn, d)
+	}
+	return true
+}
+
+// enrolledConflict is the issue recorded when an entry lists an enrolled domain.
+func enrolledConflict(domain string) string {
+	return "domain " + domain + " is held by a self-enrolled organisation: it stays with that organisation " +
+		"and is ignored for this entry"
+}
+
 // buildIndex settles domain conflicts in top-down DN order (an organisation
-// above, or sorting before, another keeps a contested domain) and returns the
-// index and the organisations to write. Lost domains and unusable
-// organisations are recorded in iss.
-func buildIndex(cands []orgCandidate, baseDepth int, iss *issues) (*orgIndex, []directory.Organisation) {
+// above, or sorting before, another keeps a contested domain; an enrolled
+// organisation keeps its domains) and returns the index and the organisations
+// to write. Lost domains and unusable organisations are recorded in iss.
+func buildIndex(cands []orgCandidate, baseDepth int, iss *issues, en enrolled) (*orgIndex, []directory.Organisation) {
 	for i := range cands {
 		cands[i].order = cands[i].path.sortKey()
 	}
@@ -42,7 +67,7 @@ func buildIndex(cands []orgCandidate, baseDepth int, iss *issues) (*orgIndex, []
 			iss.skip(c.org.SourceDN, "duplicate entry")
 			continue
 		}
-		c = claimDomains(c, claimed, iss)
+		c = claimDomains(c, claimed, en, iss)
 		ref := orgRef{isOrg: true, id: directory.OrganisationID(c.org.SourceID), dn: c.org.SourceDN, reason: c.reason}
 		idx.byKey[c.path.key] = ref
 		if c.reason != "" {
@@ -55,12 +80,16 @@ func buildIndex(cands []orgCandidate, baseDepth int, iss *issues) (*orgIndex, []
 }
 
 // claimDomains keeps the candidate's domains that are still free and claims them.
-func claimDomains(c orgCandidate, claimed map[string]string, iss *issues) orgCandidate {
+func claimDomains(c orgCandidate, claimed map[string]string, en enrolled, iss *issues) orgCandidate {
 	if c.reason != "" {
 		return c
 	}
-	var kept, lost []string
+	var kept, lost, held []string
 	for _, d := range c.org.Domains {
+		if en.take(c.org.SourceDN, d) {
+			held = append(held, d+heldByEnrolled)
+			continue
+		}
 		if holder, taken := claimed[d]; taken {
 			lost = append(lost, fmt.Sprintf("%s (held by %s)", d, holder))
 			continue
@@ -68,14 +97,19 @@ func claimDomains(c orgCandidate, claimed map[string]string, iss *issues) orgCan
 		kept = append(kept, d)
 	}
 	c.org.Domains = kept
-	return settleDomains(c, lost, func(d string) { claimed[d] = c.org.SourceDN }, iss)
+	return settleDomains(c, lost, held, func(d string) { claimed[d] = c.org.SourceDN }, iss)
 }
 
+// heldByEnrolled follows a domain name in a skip reason.
+const heldByEnrolled = " (held by a self-enrolled organisation)"
+
 // settleDomains records lost domains: a note when the organisation keeps
-// others, else the reason it is skipped. claim is called for each kept domain.
-func settleDomains(c orgCandidate, lost []string, claim func(string), iss *issues) orgCandidate {
+// others, else the reason it is skipped. held are the domains lost to enrolled
+// organisations, already reported. claim is called for each kept domain.
+func settleDomains(c orgCandidate, lost, held []string, claim func(string), iss *issues) orgCandidate {
 	if len(c.org.Domains) == 0 {
-		c.reason = "every domain of this organisation belongs to another organisation: " + strings.Join(lost, ", ")
+		c.reason = "every domain of this organisation belongs to another organisation: " +
+			strings.Join(append(lost, held...), ", ")
 		return c
 	}
 	for _, d := range c.org.Domains {
