@@ -22,8 +22,9 @@ type DomainRef struct {
 }
 
 // DomainTaken reports whether an active community organisation, synced or
-// enrolled, holds domain (exactly; a parent domain held by someone else does
-// not make a subdomain taken). An invalid name is ErrInvalidDomain.
+// enrolled, holds domain or a parent of it: mail to a subdomain already routes
+// to the parent's organisation (resolve matches subdomains), so only that
+// organisation may add it. An invalid name is ErrInvalidDomain.
 func (s *Store) DomainTaken(ctx context.Context, domain string) (bool, error) {
 	name, err := NormalizeDomain(domain)
 	if err != nil {
@@ -32,7 +33,7 @@ func (s *Store) DomainTaken(ctx context.Context, domain string) (bool, error) {
 	var n int64
 	err = s.db.WithContext(ctx).Model(&domainRow{}).
 		Joins("JOIN organisations o ON o.id = domains.organisation_id").
-		Where("domains.name = ? AND o.status = ?", name, StatusActive).Count(&n).Error
+		Where("domains.name IN ? AND o.status = ?", Candidates(name), StatusActive).Count(&n).Error
 	if err != nil {
 		return false, fmt.Errorf("directory: domain taken: %w", err)
 	}
@@ -103,10 +104,15 @@ func enrolledDomains(o Organisation) ([]string, error) {
 	return out, nil
 }
 
-// checkFree fails with ErrDomainTaken when any of domains is held.
+// checkFree fails with ErrDomainTaken when any of domains, or a parent of
+// one, is held (see DomainTaken).
 func (w *Writer) checkFree(ctx context.Context, domains []string) error {
+	var names []string
+	for _, d := range domains {
+		names = append(names, Candidates(d)...)
+	}
 	var held []string
-	err := w.tx.WithContext(ctx).Model(&domainRow{}).Where("name IN ?", domains).Order("name").
+	err := w.tx.WithContext(ctx).Model(&domainRow{}).Where("name IN ?", names).Order("name").
 		Pluck("name", &held).Error
 	if err != nil {
 		return fmt.Errorf("directory: check domains: %w", err)

@@ -56,6 +56,7 @@ func TestAddEnrolledOrganisation(t *testing.T) {
 		}{
 			{"domain of a synced organisation", enrolledOrg("Impostor", "new.test", "UTRECHT.nl"), directory.ErrDomainTaken},
 			{"domain of an enrolled organisation", enrolledOrg("Impostor", "partner.test"), directory.ErrDomainTaken},
+			{"subdomain of a synced organisation's", enrolledOrg("Impostor", "post.utrecht.nl"), directory.ErrDomainTaken},
 			{"invalid domain", enrolledOrg("Impostor", "localhost"), directory.ErrInvalidDomain},
 			{"no domain", enrolledOrg("Impostor"), directory.ErrInvalid},
 			{"no name", enrolledOrg("  ", "free.test"), directory.ErrInvalid},
@@ -88,8 +89,9 @@ func TestDomainTakenAndCommunityDomains(t *testing.T) {
 			{"UTRECHT.NL.", true},
 			{"partner.test", true},
 			{"zeist.nl", false}, // its organisation was removed
-			{"mail.utrecht.nl", false},
 			{"nowhere.test", false},
+			{"mail.utrecht.nl", true}, // mail to it already routes to Utrecht
+			{"sub.partner.test", true},
 		}
 		for _, tc := range tests {
 			if got, err := s.DomainTaken(ctx, tc.domain); err != nil || got != tc.want {
