@@ -9,10 +9,17 @@
 //     fallback (§3.2, via the Public Suffix List) and external report
 //     destination verification (§7.1);
 //   - the existence of the DKIM "_domainkey" node (RFC 6376 §3.6.2.1), as
-//     Internet.nl does (a NOERROR/NODATA answer shows keys may exist below it).
+//     Internet.nl does (a NOERROR/NODATA answer shows keys may exist below it);
+//   - DNSSEC of the domain and of each MX host's zone (RFC 4033–4035);
+//   - STARTTLS per MX (RFC 3207) graded per the NCSC-NL TLS guidelines, with
+//     the certificate's PKIX validity (RFC 5280);
+//   - DANE per MX (RFC 6698, RFC 7671, RFC 7672) and its rollover scheme;
+//   - MTA-STS (RFC 8461) and TLS-RPT (RFC 8460), informational;
+//   - an NTA 7516 TXT declaration, if present (see nta7516.go).
 //
-// All lookups go through the small Resolver interface; the checks themselves
-// are pure logic. Every Result carries a Dutch and an English summary and fix.
+// All lookups go through the small Resolver interface; Checker.Report runs
+// everything and derives the transport policy to pin. Every Result carries a
+// Dutch and an English summary and fix; Report.WriteHTML renders a page.
 package mailcheck
 
 import (
@@ -109,6 +116,7 @@ type Checker struct {
 	log     *slog.Logger
 	timeout time.Duration
 	opts    Options
+	now     func() time.Time
 }
 
 // New returns a Checker probing port 25 with the system roots. timeout <= 0

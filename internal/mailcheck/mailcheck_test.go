@@ -3,8 +3,10 @@ package mailcheck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 )
@@ -12,12 +14,17 @@ import (
 var errServfail = errors.New("servfail")
 
 // fakeDNS is a map-backed Resolver. Names in nx answer NXDOMAIN, names in
-// fail answer SERVFAIL, any other name answers its records (possibly none).
+// fail answer SERVFAIL, names in bogus fail validation, any other name
+// answers its records (possibly none), authenticated when in secure.
 type fakeDNS struct {
-	txt  map[string][]string
-	mx   map[string][]MX
-	nx   map[string]bool
-	fail map[string]bool
+	txt    map[string][]string
+	mx     map[string][]MX
+	addrs  map[string][]net.IP
+	tlsa   map[string][]TLSA
+	nx     map[string]bool
+	fail   map[string]bool
+	bogus  map[string]bool
+	secure map[string]bool
 }
 
 var _ Resolver = fakeDNS{}
@@ -26,6 +33,8 @@ func (f fakeDNS) err(name string) error {
 	switch {
 	case f.fail[name]:
 		return errServfail
+	case f.bogus[name]:
+		return fmt.Errorf("%w: %s", ErrBogus, name)
 	case f.nx[name]:
 		return ErrNXDomain
 	}
@@ -36,14 +45,28 @@ func (f fakeDNS) TXT(_ context.Context, name string) ([]string, bool, error) {
 	if err := f.err(name); err != nil {
 		return nil, false, err
 	}
-	return f.txt[name], false, nil
+	return f.txt[name], f.secure[name], nil
 }
 
 func (f fakeDNS) MX(_ context.Context, name string) ([]MX, bool, error) {
 	if err := f.err(name); err != nil {
 		return nil, false, err
 	}
-	return f.mx[name], false, nil
+	return f.mx[name], f.secure[name], nil
+}
+
+func (f fakeDNS) Addrs(_ context.Context, name string) ([]net.IP, bool, error) {
+	if err := f.err(name); err != nil {
+		return nil, false, err
+	}
+	return f.addrs[name], f.secure[name], nil
+}
+
+func (f fakeDNS) TLSA(_ context.Context, name string) ([]TLSA, bool, error) {
+	if err := f.err(name); err != nil {
+		return nil, false, err
+	}
+	return f.tlsa[name], f.secure[name], nil
 }
 
 func newChecker(f fakeDNS) *Checker {

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,24 +28,39 @@ const DefaultEHLOName = "veilig.check"
 // maxSMTPReplyBytes bounds what the server may send before the handshake.
 const maxSMTPReplyBytes = 64 << 10
 
-// STARTTLS connects to host:port, requires the STARTTLS extension, does the
-// handshake and grades the negotiated version, cipher suite, key exchange and
-// certificate key and signature. A server that cannot be talked to (refused,
-// closed, timed out, malformed or non-2xx reply) cannot be rated: that is an
-// error wrapping ErrLookup, to be retried later, not a fail result. A server
-// that answers but does not offer STARTTLS fails.
+// STARTTLS connects to host:port (host's addresses from the Resolver, or
+// host itself when it is an IP address), requires the STARTTLS extension,
+// does the handshake with SNI host and grades the negotiated version, cipher
+// suite, key exchange and certificate key and signature; a certificate chain
+// that is not PKIX-valid for host (against Options.Roots) is a warning. A
+// server that cannot be talked to (refused, closed, timed out, malformed or
+// non-2xx reply) cannot be rated: that is an error wrapping ErrLookup, to be
+// retried later, not a fail result. A server that answers but does not offer
+// STARTTLS fails.
 func (c *Checker) STARTTLS(ctx context.Context, host string, port int) (Result, error) {
 	return c.run(ctx, TestSTARTTLS, host, func(ctx context.Context, h string) (Result, error) {
-		return c.starttls(ctx, net.JoinHostPort(h, strconv.Itoa(port)))
+		addrs, _, err := c.addrs(ctx, h)
+		if err != nil && !errors.Is(err, ErrNXDomain) {
+			return Result{}, err
+		}
+		if len(addrs) == 0 {
+			return noAddress(), nil
+		}
+		p, err := c.session(ctx, h, net.JoinHostPort(addrs[0].String(), strconv.Itoa(port)))
+		if err != nil {
+			return Result{}, err
+		}
+		return p.starttls(false), nil
 	})
 }
 
-// starttls runs the session against addr; ctx carries the test's timeout.
-func (c *Checker) starttls(ctx context.Context, addr string) (Result, error) {
+// session runs one SMTP session with addr for MX host; ctx carries the
+// timeout.
+func (c *Checker) session(ctx context.Context, host, addr string) (probed, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return Result{}, smtpErr(addr, "connect", err)
+		return probed{}, smtpErr(addr, "connect", err)
 	}
 	defer func() { _ = conn.Close() }()
 	if dl, ok := ctx.Deadline(); ok {
@@ -52,19 +68,23 @@ func (c *Checker) starttls(ctx context.Context, addr string) (Result, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	offered, err := negotiate(conn)
+	offered, err := negotiate(conn, c.opts.EHLOName)
 	if err != nil {
-		return Result{}, smtpErr(addr, "session", err)
+		return probed{}, smtpErr(addr, "session", err)
 	}
 	if !offered {
-		return noSTARTTLS(), nil
+		return probed{}, nil
 	}
-	return gradeTLS(ctx, conn, addr)
+	state, err := handshake(ctx, conn, host)
+	if err != nil {
+		return probed{}, smtpErr(addr, "TLS handshake", err)
+	}
+	return probed{offered: true, state: state, pkixErr: c.verifyPKIX(state, host)}, nil
 }
 
 // negotiate reads the greeting, sends EHLO and, when the server offers it,
 // STARTTLS. It reports whether the server is now ready for the handshake.
-func negotiate(conn net.Conn) (bool, error) {
+func negotiate(conn net.Conn, ehloName string) (bool, error) {
 	br := bufio.NewReader(io.LimitReader(conn, maxSMTPReplyBytes))
 	tc := textproto.NewConn(struct {
 		io.Reader
@@ -73,7 +93,7 @@ func negotiate(conn net.Conn) (bool, error) {
 	if _, _, err := tc.ReadResponse(220); err != nil {
 		return false, fmt.Errorf("greeting: %w", err)
 	}
-	_, ehlo, err := cmd(tc, 250, "EHLO %s", DefaultEHLOName)
+	_, ehlo, err := cmd(tc, 250, "EHLO %s", ehloName)
 	if err != nil {
 		return false, fmt.Errorf("EHLO: %w", err)
 	}
@@ -107,22 +127,33 @@ func offersSTARTTLS(ehlo string) bool {
 	return false
 }
 
-// gradeTLS does the handshake over conn, grades it and ends with QUIT.
+// handshake does the TLS handshake over conn with SNI host and ends the
+// session with QUIT.
 //
-// The certificate is deliberately not verified (InsecureSkipVerify): this
-// test grades what the server negotiates; the chain and name are judged by
-// the DANE/MTA-STS checks elsewhere. MinVersion TLS 1.0 lets old servers
-// connect so that they are graded (phase out) rather than unreachable.
-func gradeTLS(ctx context.Context, conn net.Conn, addr string) (Result, error) {
-	tc := tls.Client(conn, &tls.Config{
-		InsecureSkipVerify: true, //nolint:gosec // graded, not trusted; see above
+// The certificate is deliberately not verified by crypto/tls
+// (InsecureSkipVerify): this test grades what the server negotiates, and the
+// presented chain is judged afterwards, by PKIX (verifyPKIX) and DANE
+// (rateDANE). MinVersion TLS 1.0 lets old servers connect so that they are
+// graded (phase out) rather than unreachable.
+func handshake(ctx context.Context, conn net.Conn, host string) (tls.ConnectionState, error) {
+	cfg := &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // graded and verified afterwards; see above
 		MinVersion:         tls.VersionTLS10,
-	})
+	}
+	if net.ParseIP(host) == nil {
+		cfg.ServerName = host
+	}
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return Result{}, smtpErr(addr, "TLS handshake", err)
+		return tls.ConnectionState{}, err
 	}
 	_, _, _ = cmd(textproto.NewConn(tc), 221, "QUIT")
-	return tlsResult(tlsgrade.Summarise(tlsgrade.FromState(tc.ConnectionState()))), nil
+	return tc.ConnectionState(), nil
+}
+
+// gradeState grades a negotiated session.
+func gradeState(cs tls.ConnectionState) Result {
+	return tlsResult(tlsgrade.Summarise(tlsgrade.FromState(cs)))
 }
 
 // tlsResult turns a graded connection into a Result whose summary lists

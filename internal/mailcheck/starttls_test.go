@@ -113,7 +113,10 @@ func rsaCert(t *testing.T, bits int) tls.Certificate {
 }
 
 func TestCheckSTARTTLS(t *testing.T) {
-	ecdsa := testenv.SelfSigned(t, "mx.example.test")
+	ca := testenv.NewCA(t)
+	ecdsa := ca.Issue(t, "127.0.0.1")
+	self := testenv.SelfSigned(t, "127.0.0.1")
+	wrongName := ca.Issue(t, "mx.example.test")
 	rsa1024 := rsaCert(t, 1024)
 	cases := []struct {
 		name   string
@@ -126,11 +129,14 @@ func TestCheckSTARTTLS(t *testing.T) {
 		{name: "TLS 1.0 phases out", peer: smtpPeer{cert: &ecdsa, maxTLS: tls.VersionTLS10},
 			status: StatusWarning, want: "TLS 1.0: phase out"},
 		{name: "no STARTTLS", peer: smtpPeer{}, status: StatusFail, want: "no STARTTLS"},
+		{name: "self-signed", peer: smtpPeer{cert: &self}, status: StatusWarning, want: "not issued by a trusted CA"},
+		{name: "wrong name", peer: smtpPeer{cert: &wrongName}, status: StatusWarning, want: "does not carry the mail server's name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			port := serveSMTP(t, tc.peer)
-			res, err := newChecker(fakeDNS{}).STARTTLS(context.Background(), "127.0.0.1", port)
+			c := NewWithOptions(fakeDNS{}, testenv.Logger(t), Options{Roots: ca.Pool()})
+			res, err := c.STARTTLS(context.Background(), "127.0.0.1", port)
 			if err != nil {
 				t.Fatal(err)
 			}

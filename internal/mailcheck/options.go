@@ -1,0 +1,56 @@
+package mailcheck
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// DefaultPort is the SMTP port probed when Options.Port is 0 (RFC 5321 §4.5.4.2).
+const DefaultPort = 25
+
+// Options configure a Checker made by NewWithOptions. The zero value probes
+// port 25 with the system roots and a default timeout.
+type Options struct {
+	Port       int            // SMTP port probed (VEILIG_DELIVERY_PORT); 0 selects DefaultPort
+	EHLOName   string         // name sent in EHLO; "" selects DefaultEHLOName
+	Roots      *x509.CertPool // PKIX roots for STARTTLS certificates and the MTA-STS fetch; nil = system
+	HTTPClient *http.Client   // for the MTA-STS policy fetch; nil = a client trusting Roots, no redirects
+	Timeout    time.Duration  // bounds each test; <= 0 selects DefaultTimeout
+}
+
+// errRedirect refuses HTTP redirects for the MTA-STS fetch (RFC 8461 §3.3).
+var errRedirect = errors.New("mailcheck: MTA-STS policy fetch must not be redirected")
+
+// NewWithOptions returns a Checker asking r and probing as o says.
+func NewWithOptions(r Resolver, log *slog.Logger, o Options) *Checker {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Port <= 0 {
+		o.Port = DefaultPort
+	}
+	if o.EHLOName == "" {
+		o.EHLOName = DefaultEHLOName
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = defaultHTTPClient(o.Roots, o.Timeout)
+	}
+	return &Checker{r: r, log: log, timeout: o.Timeout, opts: o, now: time.Now}
+}
+
+// defaultHTTPClient trusts roots (nil: the system's), follows no redirects
+// and gives up after timeout.
+func defaultHTTPClient(roots *x509.CertPool, timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.Proxy = nil
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return errRedirect },
+	}
+}
