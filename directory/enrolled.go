@@ -54,8 +54,9 @@ func (s *Store) CommunityDomains(ctx context.Context) ([]DomainRef, error) {
 }
 
 // AddEnrolledOrganisation adds an organisation admitted through self-enrolment
-// with its domains and returns its new id. Name, OIN, KvK, Description and
-// Domains of o are used; at least one domain is required. A domain any active
+// with its domains and returns its id: o.ID when set (a UUID, so a caller can
+// re-run an interrupted admission idempotently), else a new one. Name, OIN,
+// KvK, Description and Domains of o are used; at least one domain is required. A domain any active
 // organisation holds is ErrDomainTaken (nothing is written). The directory
 // generation moves, so every process's in-memory view picks the organisation up.
 func (s *Store) AddEnrolledOrganisation(ctx context.Context, o Organisation) (string, error) {
@@ -63,7 +64,12 @@ func (s *Store) AddEnrolledOrganisation(ctx context.Context, o Organisation) (st
 	if err != nil {
 		return "", err
 	}
-	id := uuid.NewString()
+	id := o.ID
+	if id == "" {
+		id = uuid.NewString()
+	} else if _, err := uuid.Parse(id); err != nil {
+		return "", fmt.Errorf("%w: organisation id %q is not a UUID", ErrInvalid, id)
+	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Bumping first takes the directory_meta row lock (PostgreSQL) or the
 		// write lock (SQLite): a concurrent full sync, which bumps first too,

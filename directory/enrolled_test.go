@@ -191,3 +191,19 @@ func TestLiveServesEnrolledOrganisations(t *testing.T) {
 		}
 	})
 }
+
+func TestAddEnrolledOrganisationKeepsAGivenID(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		s := directory.NewStore(db.DB, fixedNow)
+		o := enrolledOrg("Partner", "partner.test")
+		o.ID = "5f0c1c52-8a47-4d8e-9f54-1f3a0c6b2d11"
+		if id := addEnrolled(t, s, o); id != o.ID {
+			t.Errorf("id %q, want the given %q", id, o.ID)
+		}
+		o.Domains, o.ID = []string{"other.test"}, "not-a-uuid"
+		if _, err := s.AddEnrolledOrganisation(ctx, o); !errors.Is(err, directory.ErrInvalid) {
+			t.Errorf("non-UUID id: %v, want ErrInvalid", err)
+		}
+	})
+}
