@@ -41,11 +41,19 @@ func (d *Deliverer) deliver(ctx context.Context, domain string, env Envelope) Re
 }
 
 // route returns the plan for dom, or an error that ends the delivery: a DNS
-// failure, a domain that takes no mail, or a suspicious downgrade. record
+// failure, a domain that takes no mail, a suspicious downgrade, or a partner
+// whose transport pin is suspended or no longer met. record
 // updates the transport history.
 func (d *Deliverer) route(ctx context.Context, dom string, record bool) (*plan, error) {
 	if d.cfg.Relay != "" {
 		return d.planRelay(), nil
+	}
+	pin, pinned, err := d.pins.get(ctx, dom)
+	if err == nil && pinned {
+		err = checkPinned(dom, pin)
+	}
+	if err != nil {
+		return nil, err
 	}
 	p, err := d.planDomain(ctx, dom)
 	if err != nil {
@@ -53,6 +61,11 @@ func (d *Deliverer) route(ctx context.Context, dom string, record bool) (*plan, 
 	}
 	if err := d.checkDowngrade(ctx, p, record); err != nil {
 		return nil, err
+	}
+	if pinned {
+		if err := applyPin(p, pin); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -270,8 +283,9 @@ func publicReason(err error) string {
 	if errors.Is(err, ErrDNS) && strings.Contains(err.Error(), "SERVFAIL") {
 		return reason(ErrDNS) + ": SERVFAIL (DNSSEC validation failed, or the resolver failed)"
 	}
-	for _, e := range append(slices.Clone(permanentErrors), ErrDNS, ErrNoAddress, ErrNotInPolicy, ErrNoSTARTTLS,
-		ErrTLS, ErrDANE, ErrRelayAuth, ErrProtocol, ErrSuspicious, errNoMoreTargets) {
+	for _, e := range append(slices.Clone(permanentErrors), ErrPinSuspended, ErrPinViolated, ErrPinLookup, ErrDNS,
+		ErrNoAddress, ErrNotInPolicy, ErrNoSTARTTLS, ErrTLS, ErrDANE, ErrRelayAuth, ErrProtocol, ErrSuspicious,
+		errNoMoreTargets) {
 		if errors.Is(err, e) {
 			return reason(e)
 		}

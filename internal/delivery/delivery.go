@@ -18,7 +18,8 @@
 // RFC 4616). Every connection attempt is recorded as evidence. A verified
 // session is kept for a few seconds after a transaction and reused, after RSET,
 // by the next delivery to the same host under the same verification (see
-// conncache.go).
+// conncache.go). An admitted partner's domain is held to its transport pin
+// (see pins.go).
 package delivery
 
 import (
@@ -157,6 +158,10 @@ type Config struct {
 	MaxMX          int           // MX hosts tried per delivery, default 10
 	CacheEntries   int           // bound of each in-memory cache, default 10000
 	CacheMaxTTL    time.Duration // longest time a DNS answer is cached, default 1 h
+	// PinCacheTTL is how long a domain's transport pin (Deps.Pins) is cached,
+	// default 5 s: a suspension reaches every delivery within that time. At
+	// most CacheEntries domains are cached.
+	PinCacheTTL time.Duration
 	// ConnCacheIdle is how long a verified SMTP session is kept after a
 	// transaction for reuse by the next delivery to the same host under the same
 	// policy, default 5 s; negative disables reuse. At most 32 sessions (16 per
@@ -184,6 +189,9 @@ type Deps struct {
 	// DNS answers the deliverer's queries; default a client of Config.Resolver.
 	// Answers are cached by the Deliverer either way.
 	DNS Resolver
+	// Pins are the transport pins of admitted partner domains (issue 6); nil:
+	// no domain is pinned.
+	Pins PinSource
 }
 
 // Deliverer delivers messages and previews transports. It is safe for
@@ -199,6 +207,7 @@ type Deliverer struct {
 	sts     *stsCache
 	history *historyStore
 	conns   *sessionCache
+	pins    *pinCache
 }
 
 // Defaults.
@@ -241,6 +250,7 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 	d.sts = newSTSCache(deps.DB, cfg.CacheEntries)
 	d.history = newHistoryStore(deps.DB, cfg.CacheEntries, deps.Now)
 	d.conns = newSessionCache(cfg, deps.Now)
+	d.pins = newPinCache(deps.Pins, cfg.PinCacheTTL, cfg.CacheEntries, deps.Now)
 	return d, nil
 }
 
@@ -260,7 +270,8 @@ func withDefaults(cfg Config) (Config, error) {
 	}{{&cfg.DNSTimeout, defaultDNSTimeout}, {&cfg.DialTimeout, defaultDialTimeout},
 		{&cfg.CommandTimeout, defaultCommandTimeout}, {&cfg.DataTimeout, defaultDataTimeout},
 		{&cfg.SessionTimeout, defaultSessionTimeout}, {&cfg.MTASTSTimeout, defaultMTASTSTimeout},
-		{&cfg.CacheMaxTTL, defaultCacheMaxTTL}, {&cfg.ConnCacheIdle, defaultConnCacheIdle}} {
+		{&cfg.CacheMaxTTL, defaultCacheMaxTTL}, {&cfg.ConnCacheIdle, defaultConnCacheIdle},
+		{&cfg.PinCacheTTL, defaultPinCacheTTL}} {
 		setDefault(p.v, p.d)
 	}
 	if cfg.Hostname == "" {

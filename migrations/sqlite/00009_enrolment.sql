@@ -71,7 +71,7 @@ CREATE TABLE monitor_events (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     domain          TEXT NOT NULL,
     organisation_id TEXT NOT NULL DEFAULT '',
-    kind            TEXT NOT NULL CHECK (kind IN ('suspended', 'recovered', 'check-error', 'conflict')),
+    kind            TEXT NOT NULL CHECK (kind IN ('suspended', 'recovered', 'degraded', 'check-error', 'conflict')),
     detail          TEXT NOT NULL DEFAULT '',
     created_at      DATETIME NOT NULL
 );
