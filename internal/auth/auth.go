@@ -8,12 +8,21 @@
 // Web Key Set (RFC 7517). Refresh tokens are opaque, single use and rotate; reuse
 // of a spent one revokes its whole family (RFC 9700 §2.2.2, §4.14.2). Failed logins
 // are rate limited per account and per client address (OWASP ASVS 5.0 6.3.1).
+//
+// Machine clients authenticate with API keys: bearer credentials (RFC 6750)
+// limited by RFC 6749 §3.3 scopes, shown once, stored as SHA-256 hashes and
+// compared in constant time. New users set their first password through a
+// one-time invitation token (256 bits, hashed, InvitationTTL). Every verified
+// access token or API key is checked against the account's current state, so
+// that disabling a user ends their tokens and keys at once in this process and
+// within LiveTTL in others (OWASP ASVS 5.0 7.4.2).
 package auth
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -40,6 +49,16 @@ var (
 	ErrRateLimited      = errors.New("auth: too many attempts")
 	ErrNoSigningKey     = errors.New("auth: no signing key")
 	ErrInvalidConfig    = errors.New("auth: invalid configuration")
+	// ErrNotFound is an API key that does not exist in the organisation asked
+	// about (whether or not it exists in another: tenant isolation).
+	ErrNotFound = errors.New("auth: not found")
+	// ErrInvalidScope is a scope outside KnownScopes, or no scope at all.
+	ErrInvalidScope = errors.New("auth: invalid scope")
+	// ErrInvalidName is an unusable API key name.
+	ErrInvalidName = errors.New("auth: invalid name")
+	// ErrForeignDomain is an address whose mail domain does not belong to the
+	// organisation it is invited into.
+	ErrForeignDomain = errors.New("auth: the address's mail domain does not belong to the organisation")
 )
 
 // RateLimitError says an attempt was refused by a rate limit and when to retry; it
@@ -87,15 +106,55 @@ type User struct {
 	UpdatedAt      time.Time
 }
 
-// Principal is who a verified access token speaks for.
+// Principal is who a verified access token or API key speaks for.
 type Principal struct {
 	UserID         string
 	Email          string
 	OrganisationID string // empty for operators
 	Role           Role
-	TokenID        string // the token's jti
-	ExpiresAt      time.Time
+	TokenID        string    // the access token's jti; empty for API keys
+	ExpiresAt      time.Time // the access token's expiry; zero for API keys
+	// Scopes limit an API key (RFC 6749 §3.3); nil for user tokens, which may do
+	// whatever their role allows.
+	Scopes   []string
+	APIKeyID string // set when an API key authenticated the request
 }
+
+// Scopes an API key can be granted (RFC 6749 §3.3 scope tokens).
+const (
+	ScopeMessagesSend  = "messages:send"
+	ScopeMessagesRead  = "messages:read"
+	ScopeDirectoryRead = "directory:read"
+)
+
+// KnownScopes returns every scope, in a stable order.
+func KnownScopes() []string {
+	return []string{ScopeDirectoryRead, ScopeMessagesRead, ScopeMessagesSend}
+}
+
+func knownScope(s string) bool {
+	return s == ScopeMessagesSend || s == ScopeMessagesRead || s == ScopeDirectoryRead
+}
+
+// Allows reports whether p may act under scope. A user token allows every scope
+// its role needs (senders and organisation administrators: all; operators, who
+// send no mail: only directory:read); an API key allows exactly its scopes.
+func (p Principal) Allows(scope string) bool {
+	if !knownScope(scope) {
+		return false
+	}
+	if p.IsAPIKey() {
+		return slices.Contains(p.Scopes, scope)
+	}
+	if p.Role == RoleOperator {
+		return scope == ScopeDirectoryRead
+	}
+	return p.Role.NeedsOrganisation()
+}
+
+// IsAPIKey reports whether a machine client's API key authenticated p; such
+// principals never administer anything.
+func (p Principal) IsAPIKey() bool { return p.APIKeyID != "" || p.Scopes != nil }
 
 // TokenPair is the result of a grant (RFC 6749 §5.1).
 type TokenPair struct {

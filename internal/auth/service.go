@@ -36,8 +36,10 @@ type Service struct {
 	access  *accessTokens
 	refresh *refreshTokens
 	limits  *limiter
+	apiKeys *APIKeys
 
 	verified *verifiedCache
+	live     *liveUsers
 }
 
 // New checks cfg (zero fields take DefaultConfig's values), makes sure a signing
@@ -61,24 +63,51 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	live := newLiveUsers(deps.DB, deps.Now)
+	users := NewUsers(deps.DB, deps.Organisations, hasher, deps.Now)
+	users.live = live
 	return &Service{
 		cfg: cfg, db: deps.DB, log: deps.Log, now: deps.Now, ldap: deps.LDAP, hasher: hasher,
-		users:   NewUsers(deps.DB, deps.Organisations, hasher, deps.Now),
+		users:   users,
 		keys:    keys,
 		access:  newAccessTokens(keys, cfg, deps.Now),
 		refresh: &refreshTokens{db: deps.DB, ttl: cfg.RefreshTokenTTL, now: deps.Now},
 		limits:  newLimiter(cfg.RateLimit),
+		apiKeys: newAPIKeys(deps.DB, live, deps.Log, deps.Now),
 
 		verified: newVerifiedCache(verifiedCacheSize),
+		live:     live,
 	}, nil
 }
 
 // Users returns the user store (for administration).
 func (s *Service) Users() *Users { return s.users }
 
-// Verify checks an access token; every failure wraps ErrInvalidToken.
-// Verified tokens are remembered until they expire (see verifiedCache).
-func (s *Service) Verify(ctx context.Context, accessToken string) (Principal, error) {
+// APIKeys returns the API key store (for organisation administration).
+func (s *Service) APIKeys() *APIKeys { return s.apiKeys }
+
+// Verify checks a bearer credential: an access token, or an API key (prefix
+// "vk_"). Either way the account must still be active, with its organisation
+// (see LiveTTL). Every refusal wraps ErrInvalidToken; any other error is
+// internal (the database could not answer). Verified access tokens are
+// remembered until they expire (see verifiedCache).
+func (s *Service) Verify(ctx context.Context, token string) (Principal, error) {
+	if isAPIKey(token) {
+		return s.apiKeys.verify(ctx, token)
+	}
+	p, err := s.verifyAccess(ctx, token)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := s.live.checkPrincipal(ctx, p); err != nil {
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// verifyAccess checks an access token's signature and claims, or finds it in
+// the cache of tokens already checked.
+func (s *Service) verifyAccess(ctx context.Context, accessToken string) (Principal, error) {
 	if p, ok := s.verified.get(accessToken, s.now()); ok {
 		return p, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/testenv"
 )
@@ -75,7 +77,7 @@ func TestPasswordGrant(t *testing.T) {
 				ctx := context.Background()
 				ip := fmt.Sprintf("192.0.2.%d", i+1) // keep the client limit out of the way
 				pair, err := tc.svc.PasswordGrant(ctx, tc.email, tc.password, ip)
-				if tc.want == (Principal{}) {
+				if cmp.Equal(tc.want, Principal{}) {
 					if err != ErrInvalidCredentials { // exactly the generic error, nothing wrapped
 						t.Fatalf("PasswordGrant = %v, want exactly ErrInvalidCredentials", err)
 					}
@@ -89,8 +91,8 @@ func TestPasswordGrant(t *testing.T) {
 					t.Fatal(err)
 				}
 				got.UserID, got.TokenID, got.ExpiresAt = "", "", time.Time{}
-				if got != tc.want {
-					t.Errorf("principal = %+v, want %+v", got, tc.want)
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("principal (-want +got):\n%s", diff)
 				}
 			})
 		}

@@ -57,6 +57,7 @@ type Users struct {
 	orgs   OrganisationFinder
 	hasher *Hasher
 	now    func() time.Time
+	live   *liveUsers // the Service's account-status cache; nil outside a Service
 }
 
 // NewUsers returns the user store on db. orgs finds the organisation of senders
@@ -75,12 +76,8 @@ func (s *Users) Create(ctx context.Context, n NewUser) (User, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
-	err = s.db.WithContext(ctx).Create(&row).Error
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return User{}, fmt.Errorf("%w: %s", ErrUserExists, row.Email)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("auth: create user: %w", err)
+	if err := createRow(s.db.WithContext(ctx), &row); err != nil {
+		return User{}, err
 	}
 	return row.user(), nil
 }
@@ -159,23 +156,125 @@ func (s *Users) find(ctx context.Context, db *gorm.DB, where string, arg string)
 	return row, nil
 }
 
-// Disable refuses the user further logins and revokes all their refresh tokens,
-// in one transaction. Access tokens already issued live out their short lifetime.
+// Disable refuses the user further logins, revokes all their refresh tokens
+// and API keys in one transaction, and makes this process refuse their access
+// tokens at once (other processes within LiveTTL).
 func (s *Users) Disable(ctx context.Context, id string) error {
+	return s.disable(ctx, id, "")
+}
+
+// DisableInOrganisation is Disable for an organisation administrator: a user of
+// another organisation (or none) is ErrUserNotFound, as if it did not exist.
+func (s *Users) DisableInOrganisation(ctx context.Context, orgID, userID string) error {
+	if orgID == "" {
+		return ErrUserNotFound
+	}
+	return s.disable(ctx, userID, orgID)
+}
+
+// disable disables user id, only within orgID unless that is empty.
+func (s *Users) disable(ctx context.Context, id, orgID string) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	now := s.clock()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&userRow{}).Where("id = ?", id).
-			Updates(map[string]any{"status": statusDisabled, "updated_at": now})
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Model(&userRow{}).Where("id = ?", id)
+		if orgID != "" {
+			q = q.Where("organisation_id = ?", orgID)
+		}
+		res := q.Updates(map[string]any{"status": statusDisabled, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("auth: disable user: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return ErrUserNotFound
 		}
-		return revokeUserTokens(tx, id, now)
+		if err := revokeUserTokens(tx, id, now); err != nil {
+			return err
+		}
+		return revokeUserKeys(tx, id, now)
 	})
+	if err == nil {
+		s.live.forget(id)
+	}
+	return err
+}
+
+// ListOrganisation returns the users of one organisation, by address.
+func (s *Users) ListOrganisation(ctx context.Context, orgID string) ([]User, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	var rows []userRow
+	err := s.db.WithContext(ctx).Where("organisation_id = ?", orgID).Order("email").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("auth: list users: %w", err)
+	}
+	users := make([]User, 0, len(rows))
+	for _, r := range rows {
+		users = append(users, r.user())
+	}
+	return users, nil
+}
+
+// CreateOrgAdmin adds an administrator of orgID without a password, who sets
+// one later (enrolment admission). The address's mail domain must belong to
+// orgID (ErrForeignDomain); a taken address is ErrUserExists.
+func (s *Users) CreateOrgAdmin(ctx context.Context, orgID, email string) (string, error) {
+	row, err := s.memberRow(ctx, orgID, email, RoleOrgAdmin)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if err := createRow(s.db.WithContext(ctx), &row); err != nil {
+		return "", err
+	}
+	return row.ID, nil
+}
+
+// memberRow is a new passwordless user of orgID, whose address's mail domain
+// must belong to orgID.
+func (s *Users) memberRow(ctx context.Context, orgID, email string, role Role) (userRow, error) {
+	if role != RoleSender && role != RoleOrgAdmin {
+		return userRow{}, fmt.Errorf("%w: %q", ErrInvalidRole, role)
+	}
+	addr, err := NormalizeEmail(email)
+	if err != nil {
+		return userRow{}, err
+	}
+	if err := s.checkDomain(ctx, orgID, addr); err != nil {
+		return userRow{}, err
+	}
+	now := s.clock()
+	return userRow{ID: uuid.NewString(), Email: addr, Role: string(role), OrganisationID: &orgID,
+		Status: statusActive, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// checkDomain refuses an address whose mail domain orgID does not hold, without
+// saying whether another organisation does.
+func (s *Users) checkDomain(ctx context.Context, orgID, addr string) error {
+	if s.orgs == nil || orgID == "" {
+		return fmt.Errorf("%w: no organisation", ErrForeignDomain)
+	}
+	id, err := s.orgs.OrganisationForAddress(ctx, addr)
+	switch {
+	case errors.Is(err, ErrNoOrganisation) || (err == nil && id != orgID):
+		return ErrForeignDomain
+	case err != nil:
+		return fmt.Errorf("auth: organisation of the address: %w", err)
+	}
+	return nil
+}
+
+func createRow(db *gorm.DB, row *userRow) error {
+	err := db.Create(row).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("%w: %s", ErrUserExists, row.Email)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: create user: %w", err)
+	}
+	return nil
 }
 
 // SetPassword checks the password rules and replaces the user's local password.
