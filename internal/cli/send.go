@@ -17,7 +17,9 @@ import (
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/outbox"
+	"github.com/veilig/veilig/internal/seal"
 	"github.com/veilig/veilig/internal/submission"
+	"github.com/veilig/veilig/internal/trust"
 )
 
 // sending is the secure-send route: blob store, DKIM keys, transport policy,
@@ -31,6 +33,7 @@ type sending struct {
 	outbox    *outbox.Outbox
 	messages  *message.Service
 	external  externalRoute
+	ring      *seal.KeyRing
 }
 
 // smtpHostname is VEILIG_SMTP_HOSTNAME or the host name.
@@ -75,6 +78,7 @@ func newSending(ctx context.Context, s *setup, live *directory.Live) (*sending, 
 	if err != nil {
 		return nil, err
 	}
+	snd.ring = ring
 	snd.vault = message.NewVault(snd.blobs, ring)
 	snd.store = message.NewStore(s.db, time.Now, snd.vault)
 	snd.keys = dkim.NewKeys(s.db.DB, time.Now, dkim.WithLogger(s.log))
@@ -124,7 +128,7 @@ func newDeliverer(s *setup, host string) (*delivery.Deliverer, error) {
 		}
 		cfg.ExtraRoots = roots
 	}
-	return delivery.New(cfg, delivery.Deps{Log: s.log, DB: s.db.DB})
+	return delivery.New(cfg, delivery.Deps{Log: s.log, DB: s.db.DB, Pins: pinSource{trust.NewStore(s.db, time.Now)}})
 }
 
 // runOutbox delivers until ctx ends; done is closed once it has stopped, so the

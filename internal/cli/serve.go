@@ -64,6 +64,7 @@ type app struct {
 	syncer  *ldapsync.Syncer
 	auth    *auth.Service
 	send    *sending
+	partner *partners
 	handler http.Handler
 
 	submission *submission.Server
@@ -87,6 +88,13 @@ func newApp(ctx context.Context, s *setup) (*app, error) {
 		return nil, err
 	}
 	if a.submission, err = newSubmission(s, a); err != nil {
+		return nil, err
+	}
+	host, err := smtpHostname(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.partner, err = newPartners(s, a, store, a.send.ring, host); err != nil {
 		return nil, err
 	}
 	a.handler, err = newHandler(s, a, store)
@@ -152,6 +160,7 @@ func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
 		go syncLoop(ctx, a.s, a.syncer, a.metrics)
 	}
 	go pruneTokens(ctx, a.auth, a.s)
+	a.partner.run(ctx, a.s)
 }
 
 // serveHTTP listens with timeouts on every phase and shuts down gracefully.
