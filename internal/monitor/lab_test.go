@@ -39,13 +39,13 @@ func TestLabDowngradeAndRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test")
 	}
-	mx := testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx.partner.test", IP: "127.0.0.2"})
+	mx := testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx.partner.test", IP: "127.0.0.41"})
 	wrong, err := testenv.TLSA(3, 1, 1, testenv.SelfSigned(t, "mx.partner.test").Leaf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	records := func(tlsa string) []string {
-		return []string{"@ MX 10 mx", "mx A 127.0.0.2", "_" + strconv.Itoa(mx.Port()) + "._tcp.mx TLSA " + tlsa}
+		return []string{"@ MX 10 mx", "mx A 127.0.0.41", "_" + strconv.Itoa(mx.Port()) + "._tcp.mx TLSA " + tlsa}
 	}
 	lab := testenv.StartDNS(t, []testenv.Zone{{Name: "partner.test", Signed: true, Records: records(mx.TLSA(3, 1, 1))}})
 	db := testenv.DB(t, database.SQLite)
