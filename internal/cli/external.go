@@ -68,7 +68,8 @@ func (n notifier) WriteReminder(w io.Writer, m message.Notification, daysLeft in
 func notification(m message.Notification) notify.Notification {
 	return notify.Notification{SenderName: m.SenderName, SenderEmail: m.SenderEmail,
 		OrganisationName: m.Organisation, RecipientAddress: m.Recipient, Link: m.Link, ExpiresAt: m.ExpiresAt,
-		Subject: m.Subject, ShowSubject: m.Subject != "", MessageID: m.MessageID, Date: m.Date}
+		Subject: m.Subject, ShowSubject: m.Subject != "", MessageID: m.MessageID, Date: m.Date,
+		CodeByEmail: m.CodeByEmail}
 }
 
 // smsSender is the dev mailbox or the configured provider.
@@ -101,10 +102,18 @@ func (x *externalRoute) wire(s *setup, snd *sending, ring *seal.KeyRing) error {
 	if err != nil {
 		return fmt.Errorf("VEILIG_PUBLIC_URL: %w", err)
 	}
+	host, err := smtpHostname(s.cfg)
+	if err != nil {
+		return err
+	}
+	var mail external.CodeMailer = snd.deliverer
+	if x.mailbox != nil {
+		mail = x.mailbox
+	}
 	x.service, err = external.New(external.Config{IdleTimeout: s.cfg.ViewerIdle, AbsoluteTimeout: s.cfg.ViewerAbsolute,
-		DailySMSCap: s.cfg.SMSDailyCap, PublicHost: public.Host},
+		DailySMSCap: s.cfg.SMSDailyCap, PublicHost: public.Host, SMTPHostname: host},
 		external.Deps{DB: s.db, Messages: snd.messages, OTP: codes, SMS: sender, Queue: snd.outbox, Log: s.log,
-			Now: time.Now})
+			Now: time.Now, Mail: mail, Notify: x.notify})
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,10 @@ func mustZone(name string) *time.Location {
 	return loc
 }
 
-// SendCode sends a one-time code to the recipient's phone. Limits, in order:
-// the client address, the code issue limit of the recipient (internal/otp), and
-// the organisation's daily SMS cap.
+// SendCode sends a one-time code to the recipient: by SMS to their phone, or
+// by e-mail when that is their channel (message.CodeByEmail). Limits, in
+// order: the client address, the code issue limit of the recipient
+// (internal/otp), and — for SMS only — the organisation's daily SMS cap.
 func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) error {
 	sess, l, err := s.session(ctx, sessionToken)
 	if err != nil {
@@ -40,6 +41,18 @@ func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) e
 	if wait := s.ips.Take(s.now(), clientIP); wait > 0 {
 		return &viewer.LimitError{RetryAfter: wait}
 	}
+	channel, err := s.store.CodeChannel(ctx, l.DeliveryID)
+	if err != nil {
+		return err
+	}
+	if channel == message.CodeByEmail {
+		return s.sendByEmail(ctx, sess, l)
+	}
+	return s.sendBySMS(ctx, sess, l)
+}
+
+// sendBySMS counts the SMS against the daily cap, issues a code and sends it.
+func (s *Service) sendBySMS(ctx context.Context, sess sessionRow, l message.Link) error {
 	phone, err := s.phone(ctx, l)
 	if err != nil {
 		return err

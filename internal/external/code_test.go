@@ -310,6 +310,12 @@ func TestLockAndUnlock(t *testing.T) {
 // lockOut enters 20 wrong codes over four codes; the last locks the recipient.
 func lockOut(t *testing.T, e *env, sess string) {
 	t.Helper()
+	lockOutWith(t, e, sess, e.sms.lastCode)
+}
+
+// lockOutWith is lockOut with the codes read by lastCode (from SMS or e-mail).
+func lockOutWith(t *testing.T, e *env, sess string, lastCode func(*testing.T) string) {
+	t.Helper()
 	ctx := context.Background()
 	for try := 1; try <= 20; try++ {
 		if try%5 == 1 {
@@ -320,7 +326,7 @@ func lockOut(t *testing.T, e *env, sess string) {
 				t.Fatalf("SendCode before try %d: %v", try, err)
 			}
 		}
-		err := e.ext.VerifyCode(ctx, sess, wrong(e.sms.lastCode(t)), ip)
+		err := e.ext.VerifyCode(ctx, sess, wrong(lastCode(t)), ip)
 		var ce *viewer.CodeError
 		switch {
 		case try == 20:

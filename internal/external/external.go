@@ -1,7 +1,9 @@
 // Package external is the external route's back end behind the web viewer
 // (internal/viewer): it turns a link token into a session, sends one-time codes
 // by SMS (NIST SP 800-63B §5.1.3, OWASP ASVS 5.0 6.5/6.6) within the
-// organisation's daily spend cap, opens the decrypted message for a verified
+// organisation's daily spend cap — or by e-mail where the sender's organisation
+// allows that weaker factor (RFC 3834 auto-generated mail, DKIM-signed as the
+// notification) — opens the decrypted message for a verified
 // session, sends the recipient's reply to the sender, and renders the notices
 // the sender gets about their external recipients.
 package external
@@ -16,6 +18,7 @@ import (
 	"github.com/veilig/veilig/internal/clientkey"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/message"
+	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/otp"
 	"github.com/veilig/veilig/internal/sms"
 	"github.com/veilig/veilig/internal/viewer"
@@ -34,7 +37,10 @@ type Config struct {
 	DailySMSCap     int           // SMS per organisation per day unless its settings say otherwise
 	CodeTTL         time.Duration // validity of a code, for "code sent" [10m]
 	SMSPerIP        int           // SMS a client address may trigger per hour [10]
-	PublicHost      string        // shown in the SMS so the recipient can check the site
+	PublicHost      string        // shown in the SMS and the code e-mail so the recipient can check the site
+	// SMTPHostname is the right-hand side of the code e-mail's Message-ID
+	// (VEILIG_SMTP_HOSTNAME); PublicHost when empty.
+	SMTPHostname string
 }
 
 // Deps are the collaborators.
@@ -46,6 +52,11 @@ type Deps struct {
 	Queue    message.Enqueuer
 	Log      *slog.Logger
 	Now      func() time.Time
+	// Mail delivers one-time codes by e-mail (the delivery route, or the dev
+	// mailbox). Without it recipients who get their code by e-mail cannot get one.
+	Mail CodeMailer
+	// Notify renders the code e-mail; New makes one when it is nil.
+	Notify *notify.Renderer
 }
 
 // Service implements viewer.Backend.
@@ -59,7 +70,9 @@ type Service struct {
 	queue message.Enqueuer
 	log   *slog.Logger
 	now   func() time.Time
-	ips   *clientkey.Limiter // SMS a client address can trigger
+	ips   *clientkey.Limiter // codes (SMS or e-mail) a client address can trigger
+	mail  CodeMailer
+	notes *notify.Renderer
 }
 
 var _ viewer.Backend = (*Service)(nil)
@@ -84,9 +97,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if cfg.SMTPHostname == "" {
+		cfg.SMTPHostname = cfg.PublicHost
+	}
+	if deps.Notify == nil {
+		r, err := notify.New()
+		if err != nil {
+			return nil, err
+		}
+		deps.Notify = r
+	}
 	return &Service{cfg: cfg, db: deps.DB, msgs: deps.Messages, store: deps.Messages.Store(), otp: deps.OTP,
 		sms: deps.SMS, queue: deps.Queue, log: deps.Log, now: deps.Now,
-		ips: clientkey.NewLimiter(cfg.SMSPerIP, time.Hour, 10000)}, nil
+		ips: clientkey.NewLimiter(cfg.SMSPerIP, time.Hour, 10000), mail: deps.Mail, notes: deps.Notify}, nil
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -115,6 +138,11 @@ func (s *Service) visit(ctx context.Context, l message.Link, sess sessionRow) (v
 		ExpiresAt: l.ExpiresAt, MaskedPhone: l.PhoneMasked, Replied: l.RepliedAt != nil,
 		Verified: sess.VerifiedAt != nil,
 		CodeSent: sess.CodeSentAt != nil && s.clock().Sub(*sess.CodeSentAt) < s.cfg.CodeTTL}
+	channel, err := s.store.CodeChannel(ctx, l.DeliveryID)
+	if err != nil {
+		return viewer.Visit{}, err
+	}
+	v.CodeByEmail = channel == message.CodeByEmail
 	switch {
 	case l.Revoked:
 		v.State = viewer.StateWithdrawn

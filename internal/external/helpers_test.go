@@ -154,6 +154,9 @@ type env struct {
 	msgs    *message.Service
 	codes   *otp.Service
 	sms     *smsBox
+	mails   *mailBox
+	queue   message.Enqueuer
+	log     *slog.Logger
 	ext     *external.Service
 	render  *notify.Renderer
 	logs    *logBuffer
@@ -168,7 +171,7 @@ func newEnv(t *testing.T, db *database.DB) *env {
 	if err := outbox.Migrate(ctx, db); err != nil {
 		t.Fatalf("outbox.Migrate: %v", err)
 	}
-	e := &env{db: db, clock: &clock{t: t0}, sms: &smsBox{}, logs: &logBuffer{}}
+	e := &env{db: db, clock: &clock{t: t0}, sms: &smsBox{}, mails: &mailBox{}, logs: &logBuffer{}}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(e.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	e.blobDir = t.TempDir()
@@ -198,10 +201,11 @@ func newEnv(t *testing.T, db *database.DB) *env {
 	}
 	e.ext, err = external.New(external.Config{IdleTimeout: idle, AbsoluteTimeout: absolute, DailySMSCap: 100,
 		PublicHost: host}, external.Deps{DB: db, Messages: e.msgs, OTP: e.codes, SMS: e.sms, Queue: ob,
-		Log: log, Now: e.clock.Now})
+		Log: log, Now: e.clock.Now, Mail: e.mails, Notify: e.render})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.queue, e.log = ob, log
 	e.orgA = directory.OrganisationID("org-a")
 	e.alice = message.Sender{UserID: "user-alice", Email: senderA, Name: "Alice Tester", OrganisationID: e.orgA}
 	e.anna = message.Sender{UserID: "user-anna", Email: senderA2, Name: "Anna Tester", OrganisationID: e.orgA}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/internal/message/compose"
-	"github.com/veilig/veilig/internal/sms"
 )
 
 // maxIdempotencyKey bounds the Idempotency-Key header value.
@@ -89,9 +88,9 @@ func (s *Service) accept(ctx context.Context, from Sender, d Draft, key string, 
 	if err != nil {
 		return Accepted{}, err
 	}
-	var phones map[string]sms.Number
+	var factors map[string]codeFactor
 	if rcpts, err = s.finishRecipients(d, rcpts, p.found); err == nil {
-		phones, err = s.externalPhones(d, rcpts)
+		factors, err = s.codeFactors(ctx, from, d, rcpts)
 	}
 	if err == nil {
 		err = g.drain(teed)
@@ -107,7 +106,7 @@ func (s *Service) accept(ctx context.Context, from Sender, d Draft, key string, 
 	if err := p.commit(); err != nil {
 		return Accepted{}, err
 	}
-	return s.commitRows(ctx, m, from, d, rcpts, phones)
+	return s.commitRows(ctx, m, from, d, rcpts, factors)
 }
 
 // finishRecipients settles the recipients of a raw message from its header.
@@ -129,11 +128,11 @@ func (s *Service) finishRecipients(d Draft, rcpts []recipient, found compose.Rec
 
 // commitRows inserts the message, deliveries and jobs; on failure the blob goes.
 func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, d Draft, rcpts []recipient,
-	phones map[string]sms.Number) (Accepted, error) {
+	factors map[string]codeFactor) (Accepted, error) {
 	ds, err := s.deliveryRows(ctx, m, from, d, rcpts)
 	var ext []externalRow
 	if err == nil {
-		ext, err = s.external(ctx, &m, from, d, ds, phones)
+		ext, err = s.external(ctx, &m, from, d, ds, factors)
 	}
 	if err == nil {
 		err = s.store.insert(ctx, m, ds, ext, s.queue)

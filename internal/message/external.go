@@ -35,6 +35,9 @@ type Notification struct {
 	Subject                               string // empty unless the organisation shows subjects
 	MessageID                             string // of the notification itself
 	Date                                  time.Time
+	// CodeByEmail: the recipient gets the one-time code by e-mail, not SMS
+	// (their organisation's policy; no phone number was given).
+	CodeByEmail bool
 }
 
 // Notifier writes notification e-mails (internal/notify).
@@ -79,6 +82,7 @@ type externalRow struct {
 	RepliedAt          *time.Time
 	RemindedAt         *time.Time
 	NewLinkRequestedAt *time.Time
+	CodeChannel        string // CodeBySMS or CodeByEmail
 	CreatedAt          time.Time
 }
 
@@ -87,29 +91,59 @@ func (externalRow) TableName() string { return "external_recipients" }
 // phoneObject binds a sealed phone number to its delivery.
 func phoneObject(deliveryID string) string { return "phone/" + deliveryID }
 
-// checkPhones requires an allowed phone number for every external recipient and
-// returns them normalised, by address.
-func (s *Service) externalPhones(d Draft, rcpts []recipient) (map[string]sms.Number, error) {
-	out := map[string]sms.Number{}
+// codeFactor is how one external recipient gets their one-time code: by SMS
+// to phone, or by e-mail to their own address (channel CodeByEmail).
+type codeFactor struct {
+	channel string
+	phone   sms.Number // only for CodeBySMS
+}
+
+// codeFactors settles the second factor of every external recipient, by
+// address: SMS to the phone number given for them, which must be usable; or,
+// when none is given and the sender's organisation allows it, a code by e-mail.
+// Without that setting a recipient without a phone number is refused.
+func (s *Service) codeFactors(ctx context.Context, from Sender, d Draft, rcpts []recipient) (map[string]codeFactor, error) {
+	out := map[string]codeFactor{}
+	var set *Settings
 	for _, r := range rcpts {
 		if r.route != directory.RouteExternal {
 			continue
 		}
 		raw, ok := lookupPhone(d.Phones, r.address)
 		if !ok {
-			return nil, &InvalidError{Field: "phones", Reason: "no phone number for " + r.address +
-				" (recipients outside the community read the message after a code sent by SMS)"}
+			if set == nil {
+				loaded, err := s.store.OrganisationSettings(ctx, from.OrganisationID)
+				if err != nil {
+					return nil, err
+				}
+				set = &loaded
+			}
+			if !set.EmailCodeAllowed {
+				return nil, &InvalidError{Field: "phones", Reason: "no phone number for " + r.address +
+					" (recipients outside the community read the message after a code sent by SMS)"}
+			}
+			out[strings.ToLower(r.address)] = codeFactor{channel: CodeByEmail}
+			continue
 		}
-		n, err := sms.Normalize(raw, "NL")
-		if err == nil {
-			err = sms.Allowed(n, s.cfg.External.Regions)
-		}
+		n, err := s.usablePhone(r.address, raw)
 		if err != nil {
-			return nil, &InvalidError{Field: "phones", Reason: "the number for " + r.address + " cannot be used: " + err.Error()}
+			return nil, err
 		}
-		out[strings.ToLower(r.address)] = n
+		out[strings.ToLower(r.address)] = codeFactor{channel: CodeBySMS, phone: n}
 	}
 	return out, nil
+}
+
+// usablePhone normalises the number given for address and checks its region.
+func (s *Service) usablePhone(address, raw string) (sms.Number, error) {
+	n, err := sms.Normalize(raw, "NL")
+	if err == nil {
+		err = sms.Allowed(n, s.cfg.External.Regions)
+	}
+	if err != nil {
+		return sms.Number{}, &InvalidError{Field: "phones", Reason: "the number for " + address + " cannot be used: " + err.Error()}
+	}
+	return n, nil
 }
 
 func lookupPhone(phones map[string]string, address string) (string, bool) {
@@ -142,12 +176,12 @@ func (s *Service) expiry(m messageRow, set Settings) time.Time {
 }
 
 // external prepares the external recipients of ds: a link token, the sealed
-// phone number and the DKIM-signed notification in its own sealed blob. It
+// phone number (none for a recipient who gets the code by e-mail) and the DKIM-signed notification in its own sealed blob. It
 // returns their rows, to be inserted with the message; on error the blobs
 // written so far are deleted.
 func (s *Service) external(ctx context.Context, m *messageRow, from Sender, d Draft, ds []deliveryRow,
-	phones map[string]sms.Number) ([]externalRow, error) {
-	if len(phones) == 0 {
+	factors map[string]codeFactor) ([]externalRow, error) {
+	if len(factors) == 0 {
 		return nil, nil
 	}
 	set, err := s.store.OrganisationSettings(ctx, from.OrganisationID)
@@ -162,7 +196,7 @@ func (s *Service) external(ctx context.Context, m *messageRow, from Sender, d Dr
 		if ds[i].Route != directory.RouteExternal {
 			continue
 		}
-		row, err := s.prepareExternal(ctx, *m, &ds[i], phones[strings.ToLower(ds[i].Address)], base)
+		row, err := s.prepareExternal(ctx, *m, &ds[i], factors[strings.ToLower(ds[i].Address)], base)
 		if err != nil {
 			s.deleteExternalBlobs(ctx, ds)
 			return nil, err
@@ -193,24 +227,27 @@ func (s *Service) OrganisationName(address string) string {
 	return ""
 }
 
-func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliveryRow, phone sms.Number,
+func (s *Service) prepareExternal(ctx context.Context, m messageRow, dr *deliveryRow, f codeFactor,
 	n Notification) (externalRow, error) {
 	token, hash, err := NewToken()
 	if err != nil {
 		return externalRow{}, err
 	}
-	sealed, err := sealBytes(m.key, phoneObject(dr.ID), []byte(phone.E164()))
-	if err != nil {
-		return externalRow{}, err
+	row := externalRow{DeliveryID: dr.ID, MessageID: m.ID, TokenHash: hash, CodeChannel: CodeByEmail,
+		CreatedAt: m.CreatedAt}
+	if f.channel != CodeByEmail {
+		if row.PhoneSealed, err = sealBytes(m.key, phoneObject(dr.ID), []byte(f.phone.E164())); err != nil {
+			return externalRow{}, err
+		}
+		row.CodeChannel, row.PhoneMasked = CodeBySMS, f.phone.Masked()
 	}
-	n.Recipient, n.Link = dr.Address, s.link(token)
+	n.Recipient, n.Link, n.CodeByEmail = dr.Address, s.link(token), row.CodeChannel == CodeByEmail
 	n.MessageID = "<" + dr.ID + "@" + s.cfg.SMTPHostname + ">"
 	dr.BlobKey = "notifications/" + dr.ID
 	if dr.Size, err = s.writeNotification(ctx, m, dr.BlobKey, n); err != nil {
 		return externalRow{}, err
 	}
-	return externalRow{DeliveryID: dr.ID, MessageID: m.ID, TokenHash: hash, PhoneSealed: sealed,
-		PhoneMasked: phone.Masked(), CreatedAt: m.CreatedAt}, nil
+	return row, nil
 }
 
 // link is the viewer URL of a link token.
@@ -261,13 +298,27 @@ func (s *Service) deleteExternalBlobs(ctx context.Context, ds []deliveryRow) {
 	}
 }
 
-// insertExternal adds the external recipients inside tx.
+// insertExternal adds the external recipients inside tx. Those who get their
+// code by e-mail have no phone number: phone_sealed is left out so that it is
+// NULL on both engines (SQLite would store a nil []byte as an empty BLOB).
 func insertExternal(tx *gorm.DB, rows []externalRow) error {
-	if len(rows) == 0 {
-		return nil
+	var bySMS, byEmail []externalRow
+	for _, r := range rows {
+		if r.CodeChannel == CodeByEmail {
+			byEmail = append(byEmail, r)
+		} else {
+			bySMS = append(bySMS, r)
+		}
 	}
-	if err := tx.CreateInBatches(&rows, insertBatch).Error; err != nil {
-		return fmt.Errorf("message: insert external recipients: %w", err)
+	if len(bySMS) > 0 {
+		if err := tx.CreateInBatches(&bySMS, insertBatch).Error; err != nil {
+			return fmt.Errorf("message: insert external recipients: %w", err)
+		}
+	}
+	if len(byEmail) > 0 {
+		if err := tx.Omit("phone_sealed").CreateInBatches(&byEmail, insertBatch).Error; err != nil {
+			return fmt.Errorf("message: insert external recipients: %w", err)
+		}
 	}
 	return nil
 }

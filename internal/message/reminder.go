@@ -73,10 +73,14 @@ func (s *Service) remind(ctx context.Context, c reminderCandidate) error {
 	if err != nil {
 		return err
 	}
+	channel, err := s.store.CodeChannel(ctx, c.DeliveryID)
+	if err != nil {
+		return err
+	}
 	id := uuid.NewString()
 	n := Notification{SenderName: m.SenderName, SenderEmail: m.SenderEmail, Organisation: s.OrganisationName(m.SenderEmail),
 		Recipient: c.Address, ExpiresAt: c.ExpiresAt, MessageID: "<" + id + "@" + s.cfg.SMTPHostname + ">",
-		Date: s.store.clock(), Link: s.link(token)}
+		Date: s.store.clock(), Link: s.link(token), CodeByEmail: channel == CodeByEmail}
 	key := "notifications/" + id
 	size, err := s.writeMail(ctx, m, key, func(w io.Writer) error {
 		return s.notifier.WriteReminder(w, n, daysLeft(c.ExpiresAt, n.Date))

@@ -23,6 +23,7 @@ type view struct {
 	SentNL, SentEN, AtNL, AtEN string
 	OriginalMessageID          string
 	Unlock                     string // the URL or path of the unlock request
+	CodeByEmail                bool   // the recipient gets the one-time code by e-mail, not SMS
 }
 
 // Notification tells an external recipient that a secure message waits behind
@@ -40,6 +41,7 @@ type Notification struct {
 	ExpiresAt               time.Time
 	Subject                 string // shown only when ShowSubject
 	ShowSubject             bool   // the organisation allows the subject outside the message
+	CodeByEmail             bool   // the one-time code comes by e-mail (organisation policy), not SMS
 	MessageID               string // of this mail, "<id@host>"
 	Date                    time.Time
 }
@@ -104,6 +106,7 @@ func (n Notification) view(r *Renderer) (view, error) {
 		SenderName: name, SenderEmail: n.SenderEmail, Organisation: display(n.OrganisationName, maxOrg),
 		Link: u.String(), LinkPrefix: prefix,
 		ExpiresNL: formatNL(n.ExpiresAt, r.loc), ExpiresEN: formatEN(n.ExpiresAt, r.loc),
+		CodeByEmail: n.CodeByEmail,
 	}
 	if n.ShowSubject {
 		v.Subject = display(n.Subject, maxSubject)

@@ -439,3 +439,34 @@ func TestDeterministic(t *testing.T) {
 		t.Error("the same notification rendered twice differs")
 	}
 }
+
+// TestCodeChannelWording: the notification names the channel the one-time
+// code comes by, in both languages and both parts.
+func TestCodeChannelWording(t *testing.T) {
+	r := newRenderer(t)
+	for _, tc := range []struct {
+		byEmail   bool
+		want, not []string
+	}{
+		{false, []string{"per sms", "by text message (SMS)"}, []string{"per e-mail, op dit e-mailadres", "by e-mail, at this address"}},
+		{true, []string{"per e-mail, op dit e-mailadres", "by e-mail, at this address"}, []string{"per sms", "by text message"}},
+	} {
+		n := baseNotification()
+		n.CodeByEmail = tc.byEmail
+		for _, m := range []Mail{n, Reminder{Notification: n, DaysLeft: 3}} {
+			got := render(t, r, m)
+			for _, part := range []string{got.Text, got.HTML} {
+				for _, w := range tc.want {
+					if !strings.Contains(part, w) {
+						t.Errorf("byEmail=%v %T: missing %q", tc.byEmail, m, w)
+					}
+				}
+				for _, w := range tc.not {
+					if strings.Contains(part, w) {
+						t.Errorf("byEmail=%v %T: has %q", tc.byEmail, m, w)
+					}
+				}
+			}
+		}
+	}
+}

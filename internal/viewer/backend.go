@@ -47,10 +47,13 @@ type Visit struct {
 	SenderOrganisation string
 	SenderEmail        string
 	ExpiresAt          time.Time
-	MaskedPhone        string // e.g. "+31 6 ****** 78"
-	CodeSent           bool   // a code was sent in this session and is still valid
-	Verified           bool   // the session entered a valid code
-	Replied            bool
+	MaskedPhone        string // e.g. "+31 6 ****** 78"; empty when CodeByEmail
+	// CodeByEmail: the code goes to the recipient's e-mail address instead of a
+	// phone (the sender's organisation allows it and gave no phone number).
+	CodeByEmail bool
+	CodeSent    bool // a code was sent in this session and is still valid
+	Verified    bool // the session entered a valid code
+	Replied     bool
 }
 
 // Content is the opened message. HTML is as sent (unsanitised): the viewer
@@ -96,7 +99,8 @@ type Backend interface {
 	Session(ctx context.Context, sessionToken string) (Visit, error)
 	// EndSession logs out.
 	EndSession(ctx context.Context, sessionToken string) error
-	// SendCode sends a one-time code by SMS to the recipient's phone.
+	// SendCode sends a one-time code by SMS to the recipient's phone, or by
+	// e-mail to their address when Visit.CodeByEmail.
 	SendCode(ctx context.Context, sessionToken, clientIP string) error
 	// VerifyCode checks a code; on success the session is verified.
 	VerifyCode(ctx context.Context, sessionToken, code, clientIP string) error

@@ -75,7 +75,7 @@ func (v *Viewer) renderCodeStep(c *gin.Context, status int, session string, vis 
 	p.Visit = vis
 	p.Expires = formatDate(p.Lang, vis.ExpiresAt, v.cfg.Location)
 	if errKey != "" {
-		p.Error = p.T(errKey, args...)
+		p.Error = p.T(p.CodeKey(errKey), args...)
 	}
 	name := "request"
 	p.Title = p.T("request_title")

@@ -78,6 +78,18 @@ type fileView struct {
 // T translates key for the page's language.
 func (p pageData) T(key string, args ...any) string { return p.dict.translate(key, args...) }
 
+// CodeKey is key's e-mail variant (key + "_email") when the recipient gets the
+// code by e-mail and that variant exists, else key: the code texts name SMS.
+func (p pageData) CodeKey(key string) string {
+	if !p.Visit.CodeByEmail {
+		return key
+	}
+	if _, ok := p.dict[key+"_email"]; ok {
+		return key + "_email"
+	}
+	return key
+}
+
 // OtherLang is the language the switch link offers.
 func (p pageData) OtherLang() string { return p.dict.translate("other_lang_code") }
 

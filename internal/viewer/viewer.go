@@ -1,5 +1,6 @@
 // Package viewer is the server-rendered web viewer that recipients outside the
-// community use to read a Veilig message: open link, request an SMS code,
+// community use to read a Veilig message: open link, request a code (by SMS,
+// or by e-mail where the sender's organisation allows it),
 // enter it, read the message, download attachments and reply.
 //
 // It uses no JavaScript. Pages are Go html/template files with embedded CSS
