@@ -16,6 +16,9 @@ func mapDomainError(err error) *Error {
 	if e := mapMessageError(err); e != nil {
 		return e
 	}
+	if e := mapServiceError(err); e != nil {
+		return e
+	}
 	var (
 		rl  *auth.RateLimitError
 		big *http.MaxBytesError

@@ -213,16 +213,17 @@ func TestOrganisationSettings(t *testing.T) {
 		ede, utrecht := directory.OrganisationID("o2"), directory.OrganisationID("o1")
 		admin, sender := e.login(adminMail).AccessToken, e.login(senderMail).AccessToken
 		path := "/api/v1/organisations/" + ede + "/settings"
-		full := `{"self_copy":false,"show_subject":true,"expiry_days":7,"notify_first_open":true,"sms_daily_cap":50}`
+		full := `{"self_copy":false,"show_subject":true,"expiry_days":7,"notify_first_open":true,"sms_daily_cap":50,"email_code_allowed":true}`
 		tests := []struct {
 			name, method, path, token, body string
 			code                            int
 			want                            string
 		}{
-			{"defaults", "GET", path, admin, "", 200, `"expiry_days":0,"notify_first_open":false,"self_copy":true,"show_subject":false,"sms_daily_cap":-1`},
+			{"defaults", "GET", path, admin, "", 200, `"email_code_allowed":false,"expiry_days":0,"notify_first_open":false,"self_copy":true,"show_subject":false,"sms_daily_cap":-1`},
 			{"replace", "PUT", path, admin, full, 200, `"expiry_days":7`},
-			{"read back", "GET", path, admin, "", 200, `"expiry_days":7,"notify_first_open":true,"self_copy":false,"show_subject":true,"sms_daily_cap":50`},
+			{"read back", "GET", path, admin, "", 200, `"email_code_allowed":true,"expiry_days":7,"notify_first_open":true,"self_copy":false,"show_subject":true,"sms_daily_cap":50`},
 			{"partial", "PUT", path, admin, `{"self_copy":true}`, 400, `"field":"show_subject"`},
+			{"without email_code_allowed", "PUT", path, admin, strings.Replace(full, `,"email_code_allowed":true`, ``, 1), 400, `"field":"email_code_allowed"`},
 			{"out of range", "PUT", path, admin, strings.Replace(full, `"expiry_days":7`, `"expiry_days":400`, 1), 400, `"field":"expiry_days"`},
 			{"unknown field", "PUT", path, admin, strings.Replace(full, `{`, `{"admin":true,`, 1), 400, ``},
 			{"another organisation", "GET", "/api/v1/organisations/" + utrecht + "/settings", admin, "", 404, ``},

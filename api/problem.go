@@ -50,6 +50,8 @@ var (
 	kindTooLarge         = problemKind{"payload-too-large", "The request body is too large", http.StatusRequestEntityTooLarge}
 	kindUnsupportedMedia = problemKind{"unsupported-media-type", "The request body has an unsupported media type", http.StatusUnsupportedMediaType}
 	kindUnprocessable    = problemKind{"unprocessable", "The request cannot be processed", http.StatusUnprocessableEntity}
+	kindValidation       = problemKind{"validation-failed", "The request body fails validation", http.StatusUnprocessableEntity}
+	kindDomainTaken      = problemKind{"domain-taken", "The domain is already part of the community", http.StatusConflict}
 	kindRateLimited      = problemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
 	kindInternal         = problemKind{"internal", "Internal server error", http.StatusInternalServerError}
 	kindUnavailable      = problemKind{"unavailable", "The service is temporarily unavailable", http.StatusServiceUnavailable}
@@ -80,13 +82,19 @@ func (e *Error) withFields(f ...FieldProblem) *Error { e.fields = append(e.field
 
 func (e *Error) withCause(err error) *Error { e.cause = err; return e }
 
+// asError returns err's *Error, or the one mapDomainError makes of it.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return mapDomainError(err)
+}
+
 // problemFor turns any error into the problem shown to the client. Unknown errors
 // become a generic 500 whose detail reveals nothing internal.
 func problemFor(err error) Problem {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = mapDomainError(err)
-	}
+	e := asError(err)
 	p := Problem{Type: ProblemPrefix + e.kind.code, Title: e.kind.title, Status: e.kind.status,
 		Detail: e.detail, Errors: e.fields, retryAfter: e.retry}
 	return p

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/metrics"
 )
 
@@ -56,6 +57,11 @@ type Deps struct {
 	Unlocker      Unlocker           // POST /api/v1/messages/{id}/recipients/{address}/unlock
 	Settings      SettingsStore      // GET/PUT /api/v1/organisations/{id}/settings
 	Detector      Detector           // POST /api/v1/detect, GET /api/v1/detect/patterns
+	Enrolments    Enrolments         // /api/v1/enrolments (public) and /api/v1/admin/enrolments (operators)
+	Events        EventLog           // GET /api/v1/admin/events
+	Users         OrgUsers           // /api/v1/organisations/{id}/users, POST /api/v1/auth/invitations/accept
+	APIKeys       APIKeyStore        // /api/v1/organisations/{id}/api-keys
+	Reports       DomainReports      // GET /api/v1/organisations/{id}/report
 	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox, the add-ins (/addin)
 }
 
@@ -90,38 +96,88 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	v1.POST("/auth/token", h.limitBody(), h.token)
 	v1.POST("/auth/revoke", h.limitBody(), h.revoke)
 	authed := v1.Group("", h.authenticate())
-	authed.GET("/directory/search", h.search)
-	authed.GET("/directory/status", h.status)
-	authed.POST("/recipients/resolve", h.limitBody(), h.resolve)
+	authed.GET("/directory/search", scope(auth.ScopeDirectoryRead), h.search)
+	authed.GET("/directory/status", scope(auth.ScopeDirectoryRead), h.status)
+	authed.POST("/recipients/resolve", scope(auth.ScopeDirectoryRead), h.limitBody(), h.resolve)
 	if d.Messages != nil {
 		if err := prepareSpool(opts); err != nil {
 			return nil, err
 		}
-		authed.POST("/messages", h.submit)
-		authed.GET("/messages", h.listMessages)
-		authed.GET("/messages/:id", h.getMessage)
+		send, read := scope(auth.ScopeMessagesSend), scope(auth.ScopeMessagesRead)
+		authed.POST("/messages", send, h.submit)
+		authed.GET("/messages", read, h.listMessages)
+		authed.GET("/messages/:id", read, h.getMessage)
 		if d.Revoker != nil {
-			authed.POST("/messages/:id/revoke", h.revokeMessage)
+			authed.POST("/messages/:id/revoke", send, h.revokeMessage)
 		}
 		if d.Unlocker != nil {
-			authed.POST("/messages/:id/recipients/:address/unlock", h.unlockRecipient)
+			authed.POST("/messages/:id/recipients/:address/unlock", send, h.unlockRecipient)
 		}
 	}
 	for _, p := range d.Pages {
 		p.Register(r)
 	}
-	if d.Organisations != nil && d.DKIM != nil {
-		authed.GET("/organisations/:id/dns", h.organisationDNS)
-	}
 	if d.Detector != nil {
-		authed.POST("/detect", h.limitBody(), h.detectText)
-		authed.GET("/detect/patterns", h.detectPatterns)
+		send := scope(auth.ScopeMessagesSend)
+		authed.POST("/detect", send, h.limitBody(), h.detectText)
+		authed.GET("/detect/patterns", send, h.detectPatterns)
 	}
-	if d.Organisations != nil && d.Settings != nil {
-		authed.GET("/organisations/:id/settings", h.getSettings)
-		authed.PUT("/organisations/:id/settings", h.limitBody(), h.putSettings)
+	h.organisationRoutes(authed.Group("/organisations/:id", noAPIKeys()))
+	h.enrolmentRoutes(v1, authed)
+	if d.Users != nil {
+		v1.POST("/auth/invitations/accept", h.limitBody(), h.acceptInvitation)
 	}
 	return r, nil
+}
+
+// organisationRoutes are an organisation's administration: its administrators
+// and operators; anyone else gets 404 as for an unknown id.
+func (h *handlers) organisationRoutes(org gin.IRoutes) {
+	if h.Organisations == nil {
+		return
+	}
+	if h.DKIM != nil {
+		org.GET("/dns", h.organisationDNS)
+	}
+	if h.Settings != nil {
+		org.GET("/settings", h.getSettings)
+		org.PUT("/settings", h.limitBody(), h.putSettings)
+	}
+	if h.Users != nil {
+		org.GET("/users", h.listUsers)
+		org.POST("/users", h.limitBody(), h.inviteUser)
+		org.POST("/users/:user/disable", h.disableUser)
+	}
+	if h.APIKeys != nil {
+		org.GET("/api-keys", h.listAPIKeys)
+		org.POST("/api-keys", h.limitBody(), h.createAPIKey)
+		org.DELETE("/api-keys/:key", h.revokeAPIKey)
+	}
+	if h.Reports != nil {
+		org.GET("/report", h.organisationReport)
+	}
+}
+
+// enrolmentRoutes: the public enrolment calls (no account; the status token
+// as bearer token) and the operators' admission.
+func (h *handlers) enrolmentRoutes(v1 *gin.RouterGroup, authed *gin.RouterGroup) {
+	if h.Enrolments != nil {
+		v1.POST("/enrolments", h.limitBody(), h.createEnrolment)
+		v1.GET("/enrolments/:id", h.getEnrolment)
+		v1.POST("/enrolments/:id/verify", h.verifyEnrolment)
+		v1.POST("/enrolments/:id/activate", h.limitBody(), h.activateEnrolment)
+		v1.GET("/enrolments/:id/report", h.enrolmentReport)
+	}
+	admin := authed.Group("/admin", operatorOnly())
+	if h.Enrolments != nil {
+		admin.GET("/enrolments", h.listEnrolments)
+		admin.GET("/enrolments/:id", h.inspectEnrolment)
+		admin.POST("/enrolments/:id/approve", h.approveEnrolment)
+		admin.POST("/enrolments/:id/reject", h.limitBody(), h.rejectEnrolment)
+	}
+	if h.Events != nil {
+		admin.GET("/events", h.listEvents)
+	}
 }
 
 // prepareSpool checks the message options and makes the spool directory private.

@@ -24,11 +24,13 @@ type settingsView struct {
 	ExpiryDays      *int  `json:"expiry_days"`
 	NotifyFirstOpen *bool `json:"notify_first_open"`
 	SMSDailyCap     *int  `json:"sms_daily_cap"`
+	// EmailCodeAllowed: external recipients may get their code by e-mail.
+	EmailCodeAllowed *bool `json:"email_code_allowed"`
 }
 
 func toSettingsView(s message.Settings) settingsView {
 	return settingsView{SelfCopy: &s.SelfCopy, ShowSubject: &s.ShowSubject, ExpiryDays: &s.ExpiryDays,
-		NotifyFirstOpen: &s.NotifyFirstOpen, SMSDailyCap: &s.SMSDailyCap}
+		NotifyFirstOpen: &s.NotifyFirstOpen, SMSDailyCap: &s.SMSDailyCap, EmailCodeAllowed: &s.EmailCodeAllowed}
 }
 
 // settings checks a PUT body: all fields present and in range.
@@ -38,7 +40,8 @@ func (v settingsView) settings() (message.Settings, error) {
 		name string
 		ok   bool
 	}{{"self_copy", v.SelfCopy != nil}, {"show_subject", v.ShowSubject != nil}, {"expiry_days", v.ExpiryDays != nil},
-		{"notify_first_open", v.NotifyFirstOpen != nil}, {"sms_daily_cap", v.SMSDailyCap != nil}} {
+		{"notify_first_open", v.NotifyFirstOpen != nil}, {"sms_daily_cap", v.SMSDailyCap != nil},
+		{"email_code_allowed", v.EmailCodeAllowed != nil}} {
 		if !f.ok {
 			missing = append(missing, FieldProblem{Field: f.name, Detail: "required"})
 		}
@@ -55,16 +58,17 @@ func (v settingsView) settings() (message.Settings, error) {
 			withFields(FieldProblem{Field: "sms_daily_cap", Detail: "-1–1000000"})
 	}
 	return message.Settings{SelfCopy: *v.SelfCopy, ShowSubject: *v.ShowSubject, ExpiryDays: *v.ExpiryDays,
-		NotifyFirstOpen: *v.NotifyFirstOpen, SMSDailyCap: *v.SMSDailyCap}, nil
+		NotifyFirstOpen: *v.NotifyFirstOpen, SMSDailyCap: *v.SMSDailyCap, EmailCodeAllowed: *v.EmailCodeAllowed}, nil
 }
 
 // getSettings is GET /api/v1/organisations/{id}/settings (its administrators
 // and operators; anyone else 404).
 func (h *handlers) getSettings(c *gin.Context) {
-	id := c.Param("id")
-	if !h.settingsAllowed(c, id) {
+	org, ok := h.administered(c)
+	if !ok {
 		return
 	}
+	id := org.ID
 	ctx, cancel := context.WithTimeout(c.Request.Context(), dnsTimeout)
 	defer cancel()
 	set, err := h.Settings.OrganisationSettings(ctx, id)
@@ -77,10 +81,11 @@ func (h *handlers) getSettings(c *gin.Context) {
 
 // putSettings is PUT /api/v1/organisations/{id}/settings.
 func (h *handlers) putSettings(c *gin.Context) {
-	id := c.Param("id")
-	if !h.settingsAllowed(c, id) {
+	org, ok := h.administered(c)
+	if !ok {
 		return
 	}
+	id := org.ID
 	var v settingsView
 	if err := decodeJSON(c, &v); err != nil {
 		_ = c.Error(err)
@@ -97,23 +102,4 @@ func (h *handlers) putSettings(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, toSettingsView(set))
-}
-
-// settingsAllowed answers 404 for anyone but the organisation's administrators
-// and operators, and for an unknown organisation.
-func (h *handlers) settingsAllowed(c *gin.Context, id string) bool {
-	if !mayAdminister(principal(c), id) || len(id) > maxOrgIDLen {
-		_ = c.Error(newError(kindNotFound, noOrganisationIs))
-		return false
-	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), dnsTimeout)
-	defer cancel()
-	if _, err := h.Organisations.Organisation(ctx, id); err != nil {
-		if isNotFound(err) {
-			err = newError(kindNotFound, noOrganisationIs)
-		}
-		_ = c.Error(err)
-		return false
-	}
-	return true
 }

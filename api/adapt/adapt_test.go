@@ -1,0 +1,49 @@
+package adapt
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/veilig/veilig/api"
+	"github.com/veilig/veilig/internal/enrolment"
+)
+
+func TestEnrolmentError(t *testing.T) {
+	tests := []struct {
+		name string
+		in   error
+		want error
+	}{
+		{"not found", fmt.Errorf("read: %w", enrolment.ErrNotFound), api.ErrNotFound},
+		{"wrong token", enrolment.ErrUnauthorized, api.ErrUnauthorized},
+		{"taken", fmt.Errorf("create: %w", enrolment.ErrDomainTaken), api.ErrDomainTaken},
+		{"conflict", enrolment.ErrConflict, api.ErrConflict},
+		{"invalid", enrolment.ErrInvalid, api.ErrInvalid},
+		{"rate limited", enrolment.ErrRateLimited, api.ErrRateLimited},
+		{"validation", &enrolment.ValidationError{Fields: []enrolment.FieldError{{Field: "organisation.kvk", Detail: "8 digits"}}}, api.ErrInvalid},
+		{"retry", &enrolment.RateLimitError{RetryAfter: time.Minute}, api.ErrRateLimited},
+	}
+	for _, tc := range tests {
+		got := enrolmentError(tc.in)
+		if !errors.Is(got, tc.want) || !errors.Is(got, tc.in) {
+			t.Errorf("%s: %v does not wrap both %v and the cause", tc.name, got, tc.want)
+		}
+	}
+	var ve *api.ValidationError
+	if !errors.As(enrolmentError(tests[6].in), &ve) ||
+		cmp.Diff([]api.FieldProblem{{Field: "organisation.kvk", Detail: "8 digits"}}, ve.Fields) != "" {
+		t.Errorf("fields lost: %+v", ve)
+	}
+	var rl *api.RateLimitError
+	if !errors.As(enrolmentError(tests[7].in), &rl) || rl.RetryAfter != time.Minute {
+		t.Errorf("Retry-After lost: %+v", rl)
+	}
+	other := errors.New("disk full")
+	if enrolmentError(other) != other {
+		t.Error("an unknown error was rewrapped")
+	}
+}
