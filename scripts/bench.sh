@@ -11,7 +11,8 @@
 #   3. memory of veilig serve with the directory loaded (target: RSS < 400 MB);
 #   4. the Go benchmarks of ./directory/search/;
 #   5. scripts/bench-send.sh: the secure-send figures (issue 3), as its own
-#      section of the same report.
+#      section of the same report; likewise scripts/bench-external.sh (issue 4)
+#      and scripts/bench-mailcheck.sh (issue 6).
 #
 # Everything lives in a mktemp dir and listens on 127.0.0.1 only; whatever is
 # started here is stopped by PID on exit. Knobs (environment):
@@ -454,6 +455,32 @@ main() {
 	figure_table >&2
 	BENCH_SEND_BIN=$BIN scripts/bench-send.sh
 	BENCH_EXT_BIN=$BIN scripts/bench-external.sh
+	mailcheck_section
+}
+
+# mailcheck_section runs scripts/bench-mailcheck.sh and replaces its section of
+# $OUT (between the markers) with the table it prints.
+mailcheck_section() {
+	local begin='<!-- bench-mailcheck: begin -->' end='<!-- bench-mailcheck: end -->' table
+	table=$(mktemp)
+	scripts/bench-mailcheck.sh >"$table"
+	{
+		awk -v b="$begin" -v e="$end" '$0 == b { skip = 1 } !skip { print } $0 == e { skip = 0 }' "$OUT"
+		echo "$begin"
+		echo
+		echo '## Mail-standards checks (issue 6)'
+		echo
+		echo 'One domain checked with every test against the local lab (Knot + Unbound + 2 Postfix MX hosts), and'
+		echo 'checks per minute across many domains with bounded concurrency, against the standard tools fetching'
+		echo 'the same records and certificates on the same lab in the same run (scripts/bench-mailcheck.sh).'
+		echo
+		cat "$table"
+		echo
+		echo "$end"
+	} >"$OUT.tmp"
+	mv "$OUT.tmp" "$OUT"
+	rm -f "$table"
+	log "wrote the mail-check section of $OUT"
 }
 
 main "$@"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/veilig/veilig/addin"
 	"github.com/veilig/veilig/api"
+	"github.com/veilig/veilig/api/adapt"
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/directory/ldapsync"
 	"github.com/veilig/veilig/internal/auth"
@@ -122,7 +123,9 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 			Tokens: a.auth, Ready: readiness(s.db), Messages: a.send.messages, Organisations: store,
 			DKIM: a.send.keys, Transport: a.send.deliverer, Revoker: a.send.messages,
 			Unlocker: a.send.unlocker(), Pages: append(a.send.pages(), add), Settings: a.send.store,
-			Detector: detector})
+			Detector: detector, Enrolments: adapt.Enrolments{S: a.partner.enrol},
+			Events: adapt.Trust{S: a.partner.trust}, Reports: adapt.Trust{S: a.partner.trust},
+			Users: a.auth.Users(), APIKeys: a.auth.APIKeys()})
 }
 
 // newAddins prepares the add-in files and manifests for PUBLIC_URL and returns

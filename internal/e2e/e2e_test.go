@@ -59,6 +59,7 @@ func TestEndToEnd(t *testing.T) {
 		{"PKIX route and TLSA mismatch", e.pkixAndMismatch},
 		{"submission gateway", e.submissionGateway},
 		{"MX answering 5xx bounces to the sender", e.permanentFailure},
+		{"partner enrols, is admitted and mails securely", e.partnerPath},
 		{"kill -9 during a burst", e.burst}, // last: it kills and replaces the server
 	}
 	for _, sc := range scenarios {
@@ -112,11 +113,11 @@ func (e *env) addUsers(t *testing.T) string {
 	t.Helper()
 	var orgID string
 	for _, u := range []struct{ email, role string }{
-		{alice, "sender"}, {orgAdmin, "org-admin"}, {burstUser, "sender"},
+		{alice, "sender"}, {orgAdmin, "org-admin"}, {burstUser, "sender"}, {operator, "operator"},
 	} {
 		out := e.v.run(t, e.password+"\n", "user", "add", "--email", u.email, "--role", u.role, "--password-stdin")
 		m := orgInOutput.FindStringSubmatch(out)
-		if m == nil || m[1] == "none" {
+		if m == nil || (m[1] == "none") != (u.role == "operator") {
 			t.Fatalf("user add %s: %s", u.email, out)
 		}
 		if u.email == orgAdmin {

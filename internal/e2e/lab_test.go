@@ -24,6 +24,7 @@ const (
 	domainSender  = "sender.test"   // signed, DANE-EE: the senders' own mailboxes
 	domainBurst   = "burst.test"    // signed, DANE-EE: the kill -9 burst, sender and recipient
 	domainExtern  = "extern.test"   // outside the community, unsigned, MX is domainPKIX's (viewer tests)
+	domainPartner = "partner.test"  // not in the directory: enrols itself (signed, DANE-EE with a rollover key, SPF, DMARC)
 )
 
 // Addresses of the scenarios.
@@ -49,6 +50,8 @@ type lab struct {
 	// ee is the MX of domainDANE and domainBadTLSA, pkix of domainPKIX, sender of
 	// domainSender and burst of domainBurst.
 	ee, pkix, sender, burst *testenv.Postfix
+	partner                 *testenv.Postfix
+	nextKey                 string // TLSA 3 1 1 of the partner's next key (the rollover record)
 }
 
 func startLab(t *testing.T) *lab {
@@ -62,6 +65,7 @@ func startLab(t *testing.T) *lab {
 		IP: "127.0.0.22", Port: l.port, RecipientReplies: map[string]string{goneRcpt: goneReply}})
 	l.sender = testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx." + domainSender, IP: "127.0.0.23", Port: l.port})
 	l.burst = testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx." + domainBurst, IP: "127.0.0.24", Port: l.port})
+	l.partner = testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx." + domainPartner, IP: "127.0.0.25", Port: l.port})
 	l.dns = testenv.StartDNS(t, l.zones(t))
 	return l
 }
@@ -83,6 +87,28 @@ func (l *lab) zones(t *testing.T) []testenv.Zone {
 		{Name: domainSender, Signed: true, Records: mx("127.0.0.23", tlsa+l.sender.TLSA(3, 1, 1))},
 		{Name: domainBurst, Signed: true, Records: mx("127.0.0.24", tlsa+l.burst.TLSA(3, 1, 1))},
 		{Name: domainExtern, Records: []string{"@ MX 10 mx." + domainPKIX + "."}},
+		{Name: domainPartner, Signed: true, Records: l.partnerRecords(t)},
+	}
+}
+
+// partnerRecords are domainPartner's records before it enrols: what a partner
+// with a good mail set-up publishes (Internet.nl's mail test passes).
+func (l *lab) partnerRecords(t *testing.T) []string {
+	t.Helper()
+	if l.nextKey == "" {
+		next, err := testenv.TLSA(3, 1, 1, testenv.SelfSigned(t, "mx."+domainPartner).Leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.nextKey = next
+	}
+	tlsa := "_" + strconv.Itoa(l.port) + "._tcp.mx TLSA "
+	return []string{"@ MX 10 mx", "mx A 127.0.0.25",
+		tlsa + l.partner.TLSA(3, 1, 1), tlsa + l.nextKey,
+		`@ TXT "v=spf1 mx -all"`,
+		`_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@` + domainPartner + `"`,
+		`mail2026._domainkey TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="`,
+		`_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tlsrpt@` + domainPartner + `"`,
 	}
 }
 

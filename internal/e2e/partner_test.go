@@ -1,0 +1,201 @@
+package e2e
+
+// A partner's whole path, as README.md shows it: enrolment through the API,
+// the DNS challenge, the mail-standards check, an operator's approval, the
+// first administrator's activation, a sender invited, and secure mail both
+// ways over DANE.
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veilig/veilig/internal/mailcheck"
+)
+
+const (
+	partnerAdmin  = "beheer@" + domainPartner
+	partnerSender = "jansen@" + domainPartner
+	operator      = "operator@veilig.test"
+)
+
+type enrolmentCreated struct {
+	ID          string `json:"id"`
+	StatusToken string `json:"status_token"`
+	Challenges  []struct {
+		Domain, Name, Value string
+	} `json:"challenges"`
+}
+
+type enrolmentView struct {
+	ID             string  `json:"id"`
+	Status         string  `json:"status"`
+	OrganisationID *string `json:"organisation_id"`
+	Domains        []struct {
+		Domain     string            `json:"domain"`
+		VerifiedAt *time.Time        `json:"verified_at"`
+		Report     *mailcheck.Report `json:"report"`
+	} `json:"domains"`
+}
+
+// partnerPath runs the path; every step's answer is checked.
+func (e *env) partnerPath(t *testing.T) {
+	anon := &apiClient{base: e.srv.URL, hc: newHTTPClient()}
+	created := e.enrol(t, anon)
+	applicant := &apiClient{base: e.srv.URL, hc: newHTTPClient(), token: created.StatusToken}
+	if status, _ := anon.do(t, http.MethodGet, "/api/v1/enrolments/"+created.ID, "", nil, nil); status != http.StatusUnauthorized {
+		t.Errorf("enrolment without the status token: %d, want 401", status)
+	}
+	e.publishChallenge(t, created)
+	en := e.verify(t, applicant, created.ID)
+	e.checkReportPage(t, applicant, created.ID)
+	orgID := e.approve(t, created.ID)
+	body, _ := json.Marshal(map[string]string{"password": e.password})
+	path := "/api/v1/enrolments/" + created.ID + "/activate"
+	if status, raw := applicant.do(t, http.MethodPost, path, "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
+		t.Fatalf("activate: %d %s", status, raw)
+	}
+	admin := login(t, e.srv.URL, partnerAdmin, e.password)
+	e.administer(t, admin, orgID, en)
+	e.firstMessages(t, login(t, e.srv.URL, partnerSender, e.password))
+}
+
+func (e *env) enrol(t *testing.T, anon *apiClient) enrolmentCreated {
+	t.Helper()
+	req := map[string]any{
+		"organisation": map[string]string{"name": "Partner Zorg BV", "kvk": "12345678"},
+		"domains":      []string{domainPartner},
+		"admin":        map[string]string{"name": "Bea Beheer", "email": partnerAdmin, "phone": "+31612345678"},
+	}
+	body, _ := json.Marshal(req)
+	status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil)
+	var c enrolmentCreated
+	if status != http.StatusCreated || json.Unmarshal(raw, &c) != nil || c.StatusToken == "" || len(c.Challenges) != 1 {
+		t.Fatalf("POST /api/v1/enrolments: %d %s", status, raw)
+	}
+	if ch := c.Challenges[0]; ch.Name != "_veilig-challenge."+domainPartner || ch.Value == "" {
+		t.Fatalf("challenge %+v", ch)
+	}
+	// A domain of the community cannot be claimed.
+	req["domains"] = []string{domainDANE}
+	req["admin"] = map[string]string{"name": "Iemand", "email": "iemand@" + domainDANE, "phone": "+31612345678"}
+	body, _ = json.Marshal(req)
+	if status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil); status != http.StatusConflict {
+		t.Errorf("claiming %s: %d %s, want 409", domainDANE, status, raw)
+	}
+	return c
+}
+
+// publishChallenge is the partner adding the TXT record to its zone.
+func (e *env) publishChallenge(t *testing.T, c enrolmentCreated) {
+	t.Helper()
+	records := append(e.lab.partnerRecords(t), `_veilig-challenge TXT "`+c.Challenges[0].Value+`"`)
+	e.lab.dns.Update(t, domainPartner, records)
+}
+
+// verify asks Veilig to look the challenge up and check the domain.
+func (e *env) verify(t *testing.T, applicant *apiClient, id string) enrolmentView {
+	t.Helper()
+	status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+id+"/verify", "", nil, nil)
+	var en enrolmentView
+	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
+		t.Fatalf("verify: %d %s", status, raw)
+	}
+	if en.Status != "verified" || len(en.Domains) != 1 || en.Domains[0].VerifiedAt == nil || en.Domains[0].Report == nil {
+		t.Fatalf("after verify: %s", raw)
+	}
+	r := en.Domains[0].Report
+	if r.Status != mailcheck.StatusPass || r.Transport.Policy != mailcheck.PolicyDANE || !r.Transport.DNSSEC {
+		t.Errorf("report: status %s, transport %+v; want pass over DANE with DNSSEC\n%s", r.Status, r.Transport, raw)
+	}
+	return en
+}
+
+func (e *env) checkReportPage(t *testing.T, applicant *apiClient, id string) {
+	t.Helper()
+	hdr := http.Header{"Accept": {"text/html"}, "Accept-Language": {"en"}}
+	status, raw := applicant.do(t, http.MethodGet, "/api/v1/enrolments/"+id+"/report", "", nil, hdr)
+	if status != http.StatusOK || !bytes.Contains(raw, []byte(domainPartner)) || !bytes.Contains(raw, []byte("DANE")) {
+		t.Errorf("HTML report: %d %.300s", status, raw)
+	}
+}
+
+// approve is an operator admitting the enrolment; it returns the new
+// organisation's id.
+func (e *env) approve(t *testing.T, id string) string {
+	t.Helper()
+	op := login(t, e.srv.URL, operator, e.password)
+	status, raw := op.do(t, http.MethodGet, "/api/v1/admin/enrolments?status=verified", "", nil, nil)
+	if status != http.StatusOK || !bytes.Contains(raw, []byte(id)) {
+		t.Fatalf("operator's list of verified enrolments: %d %s", status, raw)
+	}
+	status, raw = op.do(t, http.MethodPost, "/api/v1/admin/enrolments/"+id+"/approve", "", nil, nil)
+	var en enrolmentView
+	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil || en.Status != "approved" || en.OrganisationID == nil {
+		t.Fatalf("approve: %d %s", status, raw)
+	}
+	return *en.OrganisationID
+}
+
+// administer: the partner's administrator sees its report and DNS records,
+// invites a sender who sets a password, and cannot see another organisation.
+func (e *env) administer(t *testing.T, admin *apiClient, orgID string, en enrolmentView) {
+	t.Helper()
+	org := "/api/v1/organisations/" + url.PathEscape(orgID)
+	if status, raw := admin.do(t, http.MethodGet, org+"/report", "", nil, nil); status != http.StatusOK ||
+		!bytes.Contains(raw, []byte(domainPartner)) {
+		t.Errorf("organisation report: %d %.300s", status, raw)
+	}
+	if recs := admin.txtRecords(t, orgID); len(recs) == 0 {
+		t.Error("no DNS records to publish")
+	}
+	body, _ := json.Marshal(map[string]string{"email": partnerSender, "role": "sender"})
+	status, raw := admin.do(t, http.MethodPost, org+"/users", "application/json", bytes.NewReader(body), nil)
+	var inv struct {
+		InvitationToken string `json:"invitation_token"`
+	}
+	if status != http.StatusCreated || json.Unmarshal(raw, &inv) != nil || inv.InvitationToken == "" {
+		t.Fatalf("invite: %d %s", status, raw)
+	}
+	body, _ = json.Marshal(map[string]string{"token": inv.InvitationToken, "password": e.password})
+	anon := &apiClient{base: e.srv.URL, hc: newHTTPClient()}
+	if status, raw := anon.do(t, http.MethodPost, "/api/v1/auth/invitations/accept", "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
+		t.Fatalf("accept invitation: %d %s", status, raw)
+	}
+	other := "/api/v1/organisations/" + url.PathEscape(e.orgID)
+	for _, path := range []string{other + "/users", other + "/report", other + "/settings", other + "/api-keys"} {
+		if status, _ := admin.do(t, http.MethodGet, path, "", nil, nil); status != http.StatusNotFound {
+			t.Errorf("partner admin GET %s: %d, want 404", strings.Replace(path, e.orgID, "<sender org>", 1), status)
+		}
+	}
+}
+
+// firstMessages: Alice's message to the partner arrives over DANE-EE, and the
+// partner's new sender answers securely.
+func (e *env) firstMessages(t *testing.T, partner *apiClient) {
+	t.Helper()
+	rcpt := "zorg@" + domainPartner
+	// Every process reloads its view of the directory within VEILIG_INDEX_REFRESH.
+	waitFor(t, 30*time.Second, rcpt+" resolved as internal", func() (bool, string) {
+		body, _ := json.Marshal(map[string][]string{"addresses": {rcpt}})
+		status, raw := e.alice.do(t, http.MethodPost, "/api/v1/recipients/resolve", "application/json", bytes.NewReader(body), nil)
+		return status == http.StatusOK && bytes.Contains(raw, []byte(`"route":"internal"`)), string(raw)
+	})
+	acc := e.alice.submit(t, draft{To: []string{rcpt}, Subject: "Welkom in de community", Text: "Welkom!\n"})
+	if acc.Recipients[0].Route != "internal" {
+		t.Fatalf("route to %s: %+v, want internal", rcpt, acc.Recipients[0])
+	}
+	m := e.alice.waitRecipient(t, acc.ID, rcpt, "to", "delivered", deliveryWait)
+	r, _ := m.recipient(rcpt, "to")
+	checkEvidence(t, lastAttempt(t, r), attemptView{MX: "mx." + domainPartner, IP: "127.0.0.25", Policy: "dane-ee",
+		TLSAMatch: "3 1 1", Code: 250, Outcome: "delivered"})
+	arrivedOnce(t, e.lab.partner, rcpt, m.MessageID)
+
+	reply := partner.submit(t, draft{To: []string{alice}, Subject: "Re: Welkom in de community", Text: "Dank!\n"})
+	m = partner.waitRecipient(t, reply.ID, alice, "to", "delivered", deliveryWait)
+	arrivedOnce(t, e.lab.sender, alice, m.MessageID)
+}
