@@ -25,6 +25,8 @@ const (
 	domainBurst   = "burst.test"    // signed, DANE-EE: the kill -9 burst, sender and recipient
 	domainExtern  = "extern.test"   // outside the community, unsigned, MX is domainPKIX's (viewer tests)
 	domainPartner = "partner.test"  // not in the directory: enrols itself (signed, DANE-EE with a rollover key, SPF, DMARC)
+	domainAuto    = "auto.test"     // like domainPartner, MX on the same host: admitted automatically
+	domainWeak    = "weak.test"     // like domainAuto but DMARC p=none: below the automatic-admission floor
 )
 
 // Addresses of the scenarios.
@@ -88,6 +90,8 @@ func (l *lab) zones(t *testing.T) []testenv.Zone {
 		{Name: domainBurst, Signed: true, Records: mx("127.0.0.24", tlsa+l.burst.TLSA(3, 1, 1))},
 		{Name: domainExtern, Records: []string{"@ MX 10 mx." + domainPKIX + "."}},
 		{Name: domainPartner, Signed: true, Records: l.partnerRecords(t)},
+		{Name: domainAuto, Signed: true, Records: l.enrolRecords(t, domainAuto, "reject")},
+		{Name: domainWeak, Signed: true, Records: l.enrolRecords(t, domainWeak, "none")},
 	}
 }
 
@@ -95,8 +99,15 @@ func (l *lab) zones(t *testing.T) []testenv.Zone {
 // with a good mail set-up publishes (Internet.nl's mail test passes).
 func (l *lab) partnerRecords(t *testing.T) []string {
 	t.Helper()
+	return l.enrolRecords(t, domainPartner, "reject")
+}
+
+// enrolRecords are the records of a domain on the partner's MX host with the
+// given DMARC policy.
+func (l *lab) enrolRecords(t *testing.T, domain, dmarc string) []string {
+	t.Helper()
 	if l.nextKey == "" {
-		next, err := testenv.TLSA(3, 1, 1, testenv.SelfSigned(t, "mx."+domainPartner).Leaf)
+		next, err := testenv.TLSA(3, 1, 1, testenv.SelfSigned(t, "mx.next."+domainPartner).Leaf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,9 +117,9 @@ func (l *lab) partnerRecords(t *testing.T) []string {
 	return []string{"@ MX 10 mx", "mx A 127.0.0.25",
 		tlsa + l.partner.TLSA(3, 1, 1), tlsa + l.nextKey,
 		`@ TXT "v=spf1 mx -all"`,
-		`_dmarc TXT "v=DMARC1; p=reject; rua=mailto:dmarc@` + domainPartner + `"`,
+		`_dmarc TXT "v=DMARC1; p=` + dmarc + `; rua=mailto:dmarc@` + domain + `"`,
 		`mail2026._domainkey TXT "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="`,
-		`_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tlsrpt@` + domainPartner + `"`,
+		`_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tlsrpt@` + domain + `"`,
 	}
 }
 

@@ -62,30 +62,40 @@ func (e *env) partnerPath(t *testing.T) {
 	admin := login(t, e.srv.URL, partnerAdmin, e.password)
 	e.administer(t, admin, orgID, en)
 	e.firstMessages(t, login(t, e.srv.URL, partnerSender, e.password))
+	t.Run("automatic admission", e.autoAdmission)
 }
 
 func (e *env) enrol(t *testing.T, anon *apiClient) enrolmentCreated {
 	t.Helper()
-	req := map[string]any{
-		"organisation": map[string]string{"name": "Partner Zorg BV", "kvk": "12345678"},
-		"domains":      []string{domainPartner},
-		"admin":        map[string]string{"name": "Bea Beheer", "email": partnerAdmin, "phone": "+31612345678"},
+	c := enrolDomain(t, anon, "Partner Zorg BV", domainPartner, partnerAdmin)
+	// A domain of the community cannot be claimed.
+	body := enrolmentBody("Indringer BV", domainDANE, "iemand@"+domainDANE)
+	if status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil); status != http.StatusConflict {
+		t.Errorf("claiming %s: %d %s, want 409", domainDANE, status, raw)
 	}
-	body, _ := json.Marshal(req)
-	status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil)
+	return c
+}
+
+func enrolmentBody(name, domain, admin string) []byte {
+	body, _ := json.Marshal(map[string]any{
+		"organisation": map[string]string{"name": name, "kvk": "12345678"},
+		"domains":      []string{domain},
+		"admin":        map[string]string{"name": "Bea Beheer", "email": admin, "phone": "+31612345678"},
+	})
+	return body
+}
+
+// enrolDomain creates an enrolment of one domain and checks its challenge.
+func enrolDomain(t *testing.T, anon *apiClient, name, domain, admin string) enrolmentCreated {
+	t.Helper()
+	status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json",
+		bytes.NewReader(enrolmentBody(name, domain, admin)), nil)
 	var c enrolmentCreated
 	if status != http.StatusCreated || json.Unmarshal(raw, &c) != nil || c.StatusToken == "" || len(c.Challenges) != 1 {
 		t.Fatalf("POST /api/v1/enrolments: %d %s", status, raw)
 	}
-	if ch := c.Challenges[0]; ch.Name != "_veilig-challenge."+domainPartner || ch.Value == "" {
+	if ch := c.Challenges[0]; ch.Domain != domain || ch.Name != "_veilig-challenge."+domain || ch.Value == "" {
 		t.Fatalf("challenge %+v", ch)
-	}
-	// A domain of the community cannot be claimed.
-	req["domains"] = []string{domainDANE}
-	req["admin"] = map[string]string{"name": "Iemand", "email": "iemand@" + domainDANE, "phone": "+31612345678"}
-	body, _ = json.Marshal(req)
-	if status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil); status != http.StatusConflict {
-		t.Errorf("claiming %s: %d %s, want 409", domainDANE, status, raw)
 	}
 	return c
 }
@@ -93,8 +103,42 @@ func (e *env) enrol(t *testing.T, anon *apiClient) enrolmentCreated {
 // publishChallenge is the partner adding the TXT record to its zone.
 func (e *env) publishChallenge(t *testing.T, c enrolmentCreated) {
 	t.Helper()
-	records := append(e.lab.partnerRecords(t), `_veilig-challenge TXT "`+c.Challenges[0].Value+`"`)
-	e.lab.dns.Update(t, domainPartner, records)
+	e.publish(t, domainPartner, "reject", c)
+}
+
+func (e *env) publish(t *testing.T, domain, dmarc string, c enrolmentCreated) {
+	t.Helper()
+	records := append(e.lab.enrolRecords(t, domain, dmarc), `_veilig-challenge TXT "`+c.Challenges[0].Value+`"`)
+	e.lab.dns.Update(t, domain, records)
+}
+
+// autoAdmission: a second serve process on the same database, with
+// VEILIG_AUTO_ADMIT on, admits an enrolment whose check meets the default
+// floor (DNSSEC + DANE, DMARC reject) as soon as it is verified, and leaves
+// one with DMARC p=none for an operator.
+func (e *env) autoAdmission(t *testing.T) {
+	srv := e.v.start(t, "serve-auto", map[string]string{"VEILIG_AUTO_ADMIT": "true"})
+	defer srv.stop()
+	anon := &apiClient{base: srv.URL, hc: newHTTPClient()}
+	for _, tc := range []struct {
+		domain, dmarc, want string
+	}{
+		{domainAuto, "reject", "approved"},
+		{domainWeak, "none", "verified"},
+	} {
+		c := enrolDomain(t, anon, "Auto "+tc.domain, tc.domain, "beheer@"+tc.domain)
+		e.publish(t, tc.domain, tc.dmarc, c)
+		applicant := &apiClient{base: srv.URL, hc: newHTTPClient(), token: c.StatusToken}
+		status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
+		var en enrolmentView
+		if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
+			t.Fatalf("verify %s: %d %s", tc.domain, status, raw)
+		}
+		if en.Status != tc.want || (en.OrganisationID != nil) != (tc.want == "approved") {
+			t.Errorf("%s (DMARC p=%s): status %s, organisation %v; want %s", tc.domain, tc.dmarc, en.Status,
+				en.OrganisationID, tc.want)
+		}
+	}
 }
 
 // verify asks Veilig to look the challenge up and check the domain.
