@@ -15,6 +15,9 @@ import (
 // once. Errors: *ValidationError (ErrInvalid), *RateLimitError
 // (ErrRateLimited), ErrDomainTaken.
 func (s *Service) Create(ctx context.Context, n NewEnrolment, clientIP string) (Created, error) {
+	if wait := s.attempts.Take(s.d.Now(), clientIP); wait > 0 {
+		return Created{}, &RateLimitError{RetryAfter: wait}
+	}
 	n, err := normalise(n)
 	if err != nil {
 		return Created{}, err

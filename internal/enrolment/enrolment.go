@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/clientkey"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/mailcheck"
 	"github.com/veilig/veilig/internal/outbox"
@@ -193,6 +194,7 @@ type Config struct {
 	ClientSalt     []byte        // HMAC key for client addresses, at least 16 bytes (required)
 	ExpireAfter    time.Duration // an enrolment not decided by then expires [14 days]
 	ClientLimit    int           // creations per client per LimitWindow [5]
+	AttemptLimit   int           // attempts (refused ones too) per client per LimitWindow, per process [20]
 	DomainLimit    int           // creations claiming one domain per LimitWindow [3]
 	LimitWindow    time.Duration // [1h]
 	VerifyCooldown time.Duration // at most one verification per enrolment per cooldown [30s]
@@ -218,11 +220,18 @@ type Deps struct {
 	Rand      io.Reader // crypto/rand.Reader unless set (tests)
 }
 
+// attemptClients bounds the clients the attempt limiter remembers.
+const attemptClients = 100_000
+
 // Service runs enrolments.
 type Service struct {
 	cfg   Config
 	floor mailcheck.Floor
 	d     Deps
+	// attempts bounds every creation attempt per client in this process,
+	// refused ones included, so that probing which domains are taken (409)
+	// is as slow as enrolling.
+	attempts *clientkey.Limiter
 }
 
 // New checks cfg and deps and returns a service.
@@ -239,7 +248,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Service{cfg: cfg, floor: floor, d: withDefaultDeps(deps)}, nil
+	return &Service{cfg: cfg, floor: floor, d: withDefaultDeps(deps),
+		attempts: clientkey.NewLimiter(cfg.AttemptLimit, cfg.LimitWindow, attemptClients)}, nil
 }
 
 func withDefaults(c Config) Config {
@@ -254,6 +264,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.DomainLimit <= 0 {
 		c.DomainLimit = 3
+	}
+	if c.AttemptLimit <= 0 {
+		c.AttemptLimit = 20
 	}
 	if c.Floor == "" {
 		c.Floor = mailcheck.DefaultFloor

@@ -604,3 +604,29 @@ func TestList(t *testing.T) {
 		}
 	})
 }
+
+// TestProbingTakenDomainsIsLimited: refused attempts count too, so asking
+// which domains are in the community is no faster than enrolling.
+func TestProbingTakenDomainsIsLimited(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, Config{AttemptLimit: 3})
+		e.dir.taken["held.example.nl"] = true
+		for i := range 3 {
+			if _, err := e.svc.Create(ctx, valid("held.example.nl"), "192.0.2.9"); !errors.Is(err, ErrDomainTaken) {
+				t.Fatalf("probe %d: %v, want ErrDomainTaken", i+1, err)
+			}
+		}
+		var rl *RateLimitError
+		if _, err := e.svc.Create(ctx, valid("held.example.nl"), "192.0.2.9"); !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+			t.Fatalf("fourth probe: %v, want a RateLimitError", err)
+		}
+		if _, err := e.svc.Create(ctx, valid("free.example.nl"), "192.0.2.10"); err != nil {
+			t.Fatalf("another client: %v", err)
+		}
+		e.clock.Advance(time.Hour)
+		if _, err := e.svc.Create(ctx, valid("held.example.nl"), "192.0.2.9"); !errors.Is(err, ErrDomainTaken) {
+			t.Fatalf("after the window: %v, want ErrDomainTaken", err)
+		}
+	})
+}
