@@ -55,3 +55,11 @@ func (s *Service) SignAsSender(ctx context.Context, l Link, mail []byte) (string
 	}
 	return sig, nil
 }
+
+// codeBy is a stored channel as the sender's status names it.
+func codeBy(channel string) string {
+	if channel == CodeByEmail {
+		return CodeByEmail
+	}
+	return CodeBySMS
+}

@@ -95,7 +95,7 @@ func (e *env) checkChannels(t *testing.T, svc *message.Service, id string, want 
 			t.Errorf("%s: channel %q (column %q), %v; want %q", r.Address, got, row.CodeChannel, err, want[r.Address])
 		}
 		sms := want[r.Address] == message.CodeBySMS
-		if r.External == nil || (r.External.Phone != "") != sms || (row.Sealed == 1) != sms {
+		if r.External == nil || (r.External.Phone != "") != sms || (row.Sealed == 1) != sms || r.External.CodeBy != want[r.Address] {
 			t.Errorf("%s: external %+v, phone sealed %d; want a phone only for SMS", r.Address, r.External, row.Sealed)
 		}
 	}

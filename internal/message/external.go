@@ -346,7 +346,7 @@ func (s *Store) externals(ctx context.Context, messageID string) (map[string]*Ex
 		return nil, fmt.Errorf("message: read locks: %w", err)
 	}
 	for _, r := range rows {
-		out[r.DeliveryID] = &ExternalStatus{Phone: r.PhoneMasked, SMSStatus: r.SMSStatus, NotifiedAt: r.NotifiedAt, CodeSentAt: r.CodeSentAt,
+		out[r.DeliveryID] = &ExternalStatus{CodeBy: codeBy(r.CodeChannel), Phone: r.PhoneMasked, SMSStatus: r.SMSStatus, NotifiedAt: r.NotifiedAt, CodeSentAt: r.CodeSentAt,
 			OpenedAt: r.OpenedAt, DownloadedAt: r.DownloadedAt, RepliedAt: r.RepliedAt, RemindedAt: r.RemindedAt,
 			NewLinkRequestedAt: r.NewLinkRequestedAt, Locked: slices.Contains(locked, r.DeliveryID)}
 	}

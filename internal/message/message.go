@@ -160,8 +160,9 @@ type Recipient struct {
 
 // ExternalStatus is an external recipient's progress through the viewer.
 type ExternalStatus struct {
-	Phone              string     `json:"phone"`      // masked
-	SMSStatus          string     `json:"sms_status"` // the provider's answer to the latest code SMS
+	CodeBy             string     `json:"code_by"`    // CodeBySMS or CodeByEmail
+	Phone              string     `json:"phone"`      // masked; empty when the code comes by e-mail
+	SMSStatus          string     `json:"sms_status"` // the provider's answer to the latest code SMS, or "e-mail: …"
 	NotifiedAt         *time.Time `json:"notified_at"`
 	CodeSentAt         *time.Time `json:"code_sent_at"`
 	OpenedAt           *time.Time `json:"opened_at"`
