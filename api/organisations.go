@@ -46,21 +46,12 @@ type dnsResponse struct {
 // that organisation or an operator. Anyone else gets the same 404 as for an
 // unknown id, so the route is no oracle of which organisations exist.
 func (h *handlers) organisationDNS(c *gin.Context) {
-	id := c.Param("id")
-	if !mayAdminister(principal(c), id) || len(id) > maxOrgIDLen {
-		_ = c.Error(newError(kindNotFound, noOrganisationIs))
+	org, ok := h.administered(c)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), dnsTimeout)
 	defer cancel()
-	org, err := h.Organisations.Organisation(ctx, id)
-	if isNotFound(err) || (err == nil && org.Status == directory.StatusRemoved) {
-		err = newError(kindNotFound, noOrganisationIs)
-	}
-	if err != nil {
-		_ = c.Error(err)
-		return
-	}
 	recs, err := h.DKIM.DNSRecords(ctx, org.ID, org.Domains, h.opts.SPFInclude)
 	if err != nil {
 		_ = c.Error(err)
