@@ -13,7 +13,6 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/internal/auth"
-	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/enrolment"
 	"github.com/veilig/veilig/internal/mailcheck"
@@ -45,8 +44,11 @@ func newPartners(s *setup, a *app, store *directory.Store, ring *seal.KeyRing, h
 	if p.enrol, err = newEnrolment(s, a, store, ring, p); err != nil {
 		return nil, err
 	}
+	lock := func(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
+		return s.db.TryLock(ctx, monitorLockKey, fn)
+	}
 	p.monitor, err = monitor.New(monitor.Deps{Store: p.trust, Checker: p.checker, Directory: communityDomains{store},
-		Admins: orgAdmins{a.auth.Users()}, Mailer: a.send.outbox, Log: s.log},
+		Admins: orgAdmins{a.auth.Users()}, Mailer: a.send.outbox, Log: s.log, Lock: lock},
 		monitor.Config{Interval: s.cfg.MonitorEvery, Concurrency: s.cfg.MonitorWorkers})
 	return p, err
 }
@@ -92,17 +94,7 @@ func (p *partners) run(ctx context.Context, s *setup) {
 	if s.cfg.MonitorEvery <= 0 {
 		return
 	}
-	go tick(ctx, time.Minute, func() { p.monitorPass(ctx, s.db, s) })
-}
-
-func (p *partners) monitorPass(ctx context.Context, db *database.DB, s *setup) {
-	_, err := db.TryLock(ctx, monitorLockKey, func(ctx context.Context) error {
-		_, err := p.monitor.CheckDue(ctx)
-		return err
-	})
-	if err != nil && ctx.Err() == nil {
-		s.log.Warn("monitoring pass failed", "err", err)
-	}
+	go func() { _ = p.monitor.Run(ctx) }()
 }
 
 // pinSource adapts trust.Store to delivery.PinSource.

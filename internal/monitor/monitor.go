@@ -89,6 +89,10 @@ type Deps struct {
 	Mailer    Mailer
 	Log       *slog.Logger
 	Now       func() time.Time // default time.Now
+	// Lock, when set, runs each pass of Run under a lock shared by every
+	// process (database.DB.TryLock), so that of several processes on one
+	// database one checks at a time; it reports false when another holds it.
+	Lock func(ctx context.Context, fn func(ctx context.Context) error) (bool, error)
 }
 
 // Config tunes the schedule. Zero values take the defaults.
@@ -194,7 +198,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.log.Info("monitor: started", "interval", m.cfg.Interval, "jitter", m.cfg.Jitter,
 		"concurrency", m.cfg.Concurrency)
 	for {
-		n, err := m.CheckDue(ctx)
+		n, err := m.pass(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -212,6 +216,21 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// pass is one CheckDue, under Deps.Lock when set; a pass another process
+// holds the lock for checks nothing here.
+func (m *Monitor) pass(ctx context.Context) (int, error) {
+	if m.deps.Lock == nil {
+		return m.CheckDue(ctx)
+	}
+	var n int
+	_, err := m.deps.Lock(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = m.CheckDue(ctx)
+		return err
+	})
+	return n, err
 }
 
 // CheckDue checks the domains due now (at most BatchSize, at most
