@@ -50,6 +50,7 @@ func (e *env) partnerPath(t *testing.T) {
 	if status, _ := anon.do(t, http.MethodGet, "/api/v1/enrolments/"+created.ID, "", nil, nil); status != http.StatusUnauthorized {
 		t.Errorf("enrolment without the status token: %d, want 401", status)
 	}
+	e.challengeMissing(t, anon)
 	e.publishChallenge(t, created)
 	en := e.verify(t, applicant, created.ID)
 	e.checkReportPage(t, applicant, created.ID)
@@ -98,6 +99,22 @@ func enrolDomain(t *testing.T, anon *apiClient, name, domain, admin string) enro
 		t.Fatalf("challenge %+v", ch)
 	}
 	return c
+}
+
+// challengeMissing: without the TXT record, verify finds nothing, checks
+// nothing and leaves the enrolment pending.
+func (e *env) challengeMissing(t *testing.T, anon *apiClient) {
+	t.Helper()
+	c := enrolDomain(t, anon, "Afwezig BV", "absent.test", "beheer@absent.test")
+	applicant := &apiClient{base: e.srv.URL, hc: newHTTPClient(), token: c.StatusToken}
+	status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
+	var en enrolmentView
+	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
+		t.Fatalf("verify without the TXT record: %d %s", status, raw)
+	}
+	if en.Status != "pending" || en.Domains[0].VerifiedAt != nil || en.Domains[0].Report != nil {
+		t.Errorf("verify without the TXT record: %s; want pending, unverified, no report", raw)
+	}
 }
 
 // publishChallenge is the partner adding the TXT record to its zone.
