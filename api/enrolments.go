@@ -297,7 +297,7 @@ func (h *handlers) getEnrolment(c *gin.Context) {
 	h.publicCall(c, func(ctx context.Context, id, token string) error {
 		e, err := h.Enrolments.Get(ctx, id, token)
 		if err == nil {
-			c.JSON(http.StatusOK, toEnrolmentView(e, false))
+			c.JSON(http.StatusOK, toEnrolmentView(forApplicant(e), false))
 		}
 		return err
 	})
@@ -309,7 +309,7 @@ func (h *handlers) verifyEnrolment(c *gin.Context) {
 	h.publicCallWithin(c, verifyTimeout, func(ctx context.Context, id, token string) error {
 		e, err := h.Enrolments.Verify(ctx, id, token)
 		if err == nil {
-			c.JSON(http.StatusOK, toEnrolmentView(e, false))
+			c.JSON(http.StatusOK, toEnrolmentView(forApplicant(e), false))
 		}
 		return err
 	})
@@ -353,7 +353,7 @@ func (h *handlers) enrolmentReport(c *gin.Context) {
 		out := reportList{Reports: []mailcheck.Report{}}
 		for _, d := range e.Domains {
 			if d.Report != nil {
-				out.Reports = append(out.Reports, *d.Report)
+				out.Reports = append(out.Reports, withoutDetail(*d.Report))
 			}
 		}
 		h.writeReports(c, out.Reports, out)
@@ -363,4 +363,19 @@ func (h *handlers) enrolmentReport(c *gin.Context) {
 
 type reportList struct {
 	Reports []mailcheck.Report `json:"reports"`
+}
+
+// forApplicant returns e with its reports' error causes withheld
+// (withoutDetail); e itself is left as it is.
+func forApplicant(e Enrolment) Enrolment {
+	domains := make([]EnrolmentDomain, len(e.Domains))
+	for i, d := range e.Domains {
+		if d.Report != nil {
+			r := withoutDetail(*d.Report)
+			d.Report = &r
+		}
+		domains[i] = d
+	}
+	e.Domains = domains
+	return e
 }

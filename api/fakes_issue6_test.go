@@ -275,6 +275,9 @@ func (f *fakeKeys) Create(_ context.Context, orgID, userID, name string, scopes 
 	if !ok || u.OrganisationID != orgID {
 		return auth.APIKey{}, "", fmt.Errorf("api key: %w", auth.ErrUserNotFound)
 	}
+	if u.Disabled { // as auth.APIKeys.Create
+		return auth.APIKey{}, "", auth.ErrUserDisabled
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := auth.APIKey{ID: fmt.Sprintf("k%d", len(f.keys)+1), OrganisationID: orgID, UserID: userID, Name: name,

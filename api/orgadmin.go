@@ -379,6 +379,7 @@ func (h *handlers) organisationReport(c *gin.Context) {
 	defer cancel()
 	out := orgReportView{Organisation: directory.OrgRef{ID: org.ID, Name: org.Name},
 		Reports: []mailcheck.Report{}, Unchecked: []string{}}
+	operator := principal(c).Role == auth.RoleOperator
 	for _, d := range org.Domains {
 		r, err := h.Reports.Report(ctx, d)
 		switch {
@@ -387,8 +388,10 @@ func (h *handlers) organisationReport(c *gin.Context) {
 		case err != nil:
 			_ = c.Error(err)
 			return
-		default:
+		case operator:
 			out.Reports = append(out.Reports, r)
+		default:
+			out.Reports = append(out.Reports, withoutDetail(r))
 		}
 	}
 	h.writeReports(c, out.Reports, out)

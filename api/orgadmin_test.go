@@ -45,6 +45,7 @@ func TestOrganisationAdministration(t *testing.T) {
 			{"key with unknown scope", bad("POST", "/api-keys", `{"name":"x","user_id":"uA1","scopes":["admin"]}`), 422, []string{`"field":"scopes"`}},
 			{"key without name", bad("POST", "/api-keys", `{"name":"","user_id":"uA1","scopes":["messages:read"]}`), 422, []string{`"field":"name"`}},
 			{"key for unknown user", do("POST", "/api-keys", `{"name":"x","user_id":"nobody","scopes":["messages:read"]}`), 404, []string{"no such user"}},
+			{"key for a disabled user", do("POST", "/api-keys", `{"name":"x","user_id":"uA2","scopes":["messages:read"]}`), 422, []string{`"field":"user_id","detail":"the user is disabled"`}},
 			{"revoke key", do("DELETE", "/api-keys/kA1", ""), 204, nil},
 			{"revoke unknown key", do("DELETE", "/api-keys/nokey", ""), 404, []string{"no such API key"}},
 			{"report", do("GET", "/report", ""), 200, []string{`"domain":"ede.example"`, `"unchecked":[]`, `"name":"Gemeente Ede"`}},

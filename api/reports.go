@@ -91,6 +91,20 @@ func reportCSP(page []byte) string {
 	return reportCSPBase + "; style-src " + strings.Join(hashes, " ")
 }
 
+// reportIncomplete is the error text of an incomplete report as everyone but
+// operators reads it: the cause names resolvers, addresses and connection
+// errors (a probe of the applicant's chosen hosts), which is internal detail
+// for the log and the operators' views only, as on the HTML page.
+const reportIncomplete = "the check could not be completed (a DNS lookup or connection failed); it is retried later"
+
+// withoutDetail returns r with its error cause replaced by reportIncomplete.
+func withoutDetail(r mailcheck.Report) mailcheck.Report {
+	if r.Error != "" {
+		r.Error = reportIncomplete
+	}
+	return r
+}
+
 var errReportTooLarge = errors.New("api: report page too large")
 
 // limitedWriter fails once more than n bytes are written.

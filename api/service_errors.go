@@ -95,6 +95,7 @@ var serviceSentinels = []struct {
 	{auth.ErrInvalidName, kindValidation, "not a usable name", "name"},
 	{auth.ErrForeignDomain, kindValidation, "the address's domain is not one of the organisation's", "email"},
 	{auth.ErrUserExists, kindConflict, "a user with this address already exists", ""},
+	{auth.ErrUserDisabled, kindValidation, "the user is disabled", "user_id"}, // an API key for a disabled sender of one's own organisation
 	{auth.ErrInvalidEmail, kindValidation, "not a valid e-mail address", "email"},
 	{auth.ErrNoOrganisation, kindValidation, "the address's domain is not one of the organisation's", "email"},
 	{auth.ErrInvalidRole, kindValidation, "role is sender or org-admin", "role"},

@@ -40,7 +40,8 @@ func newPartners(s *setup, a *app, store *directory.Store, ring *seal.KeyRing, h
 	}
 	p := &partners{trust: trust.NewStore(s.db, time.Now)}
 	p.checker = mailcheck.NewWithOptions(mailcheck.NewDNS(s.cfg.DNSResolver, 0), s.log,
-		mailcheck.Options{Port: s.cfg.DeliveryPort, EHLOName: host, Roots: roots, Timeout: s.cfg.CheckTimeout})
+		mailcheck.Options{Port: s.cfg.DeliveryPort, EHLOName: host, Roots: roots, Timeout: s.cfg.CheckTimeout,
+			AllowPrivate: s.cfg.CheckPrivate})
 	if p.enrol, err = newEnrolment(s, a, store, ring, p); err != nil {
 		return nil, err
 	}

@@ -109,6 +109,7 @@ type Config struct {
 	AutoAdmit      bool          `env:"AUTO_ADMIT" default:"false" help:"admit enrolments automatically when every domain is verified and its check meets AUTO_ADMIT_FLOOR"`
 	AutoAdmitFloor string        `env:"AUTO_ADMIT_FLOOR" default:"dnssec+dane|mta-sts,dmarc" help:"what automatic admission requires: clauses joined by ',', alternatives by '|', requirements by '+' (dnssec dane mta-sts dmarc spf dkim starttls all)"`
 	CheckTimeout   time.Duration `env:"CHECK_TIMEOUT" default:"20s" help:"bound of each test of a mail-standards check (DNS lookups, one STARTTLS probe)"`
+	CheckPrivate   bool          `env:"CHECK_ALLOW_PRIVATE" default:"false" help:"let mail-standards checks connect to loopback, private and link-local addresses (an applicant's MX or mta-sts host); tests on 127.0.0.x only"`
 	MonitorEvery   time.Duration `env:"MONITOR_INTERVAL" default:"24h" help:"how often every community domain is re-checked (jittered); 0 = no monitoring"`
 	MonitorWorkers int           `env:"MONITOR_CONCURRENCY" default:"4" help:"mail-standards checks run at once by monitoring"`
 	DevMailbox     bool          `env:"DEV_MAILBOX" default:"false" help:"capture every e-mail and SMS at /dev/mailbox instead of sending (development only)"`

@@ -198,6 +198,7 @@ type Config struct {
 	DomainLimit    int           // creations claiming one domain per LimitWindow [3]
 	LimitWindow    time.Duration // [1h]
 	VerifyCooldown time.Duration // at most one verification per enrolment per cooldown [30s]
+	VerifyAtOnce   int           // verifications running at once in this process (TXT lookups, mail checks); more are refused [4]
 	LookupTimeout  time.Duration // one TXT lookup [10s]
 	CheckTimeout   time.Duration // one domain's mail check [2m]
 	DBTimeout      time.Duration // one database step [10s]
@@ -232,6 +233,8 @@ type Service struct {
 	// refused ones included, so that probing which domains are taken (409)
 	// is as slow as enrolling.
 	attempts *clientkey.Limiter
+	// verifying holds a slot per verification running in this process.
+	verifying chan struct{}
 }
 
 // New checks cfg and deps and returns a service.
@@ -249,7 +252,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return &Service{cfg: cfg, floor: floor, d: withDefaultDeps(deps),
-		attempts: clientkey.NewLimiter(cfg.AttemptLimit, cfg.LimitWindow, attemptClients)}, nil
+		attempts:  clientkey.NewLimiter(cfg.AttemptLimit, cfg.LimitWindow, attemptClients),
+		verifying: make(chan struct{}, cfg.VerifyAtOnce)}, nil
 }
 
 func withDefaults(c Config) Config {
@@ -267,6 +271,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.AttemptLimit <= 0 {
 		c.AttemptLimit = 20
+	}
+	if c.VerifyAtOnce <= 0 {
+		c.VerifyAtOnce = 4
 	}
 	if c.Floor == "" {
 		c.Floor = mailcheck.DefaultFloor

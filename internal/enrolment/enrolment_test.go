@@ -630,3 +630,40 @@ func TestProbingTakenDomainsIsLimited(t *testing.T) {
 		}
 	})
 }
+
+// Verifications make Veilig look up and connect to hosts the applicants
+// chose; only Config.VerifyAtOnce run at once, one more is refused without
+// spending its enrolment's cooldown.
+func TestVerifyConcurrencyBounded(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, Config{VerifyAtOnce: 1})
+		first := e.create(t, valid("first.example.nl"), "192.0.2.1")
+		second := e.create(t, valid("second.example.nl"), "192.0.2.2")
+		for _, ch := range append(first.Challenges, second.Challenges...) {
+			e.resolver.publish(ch)
+		}
+		e.clock.Advance(time.Minute)
+		e.checker.entered, e.checker.gate = make(chan string, 1), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.svc.Verify(ctx, first.ID, first.StatusToken)
+			done <- err
+		}()
+		if got := <-e.checker.entered; got != "first.example.nl" {
+			t.Fatalf("checking %s", got)
+		}
+		if _, err := e.svc.Verify(ctx, second.ID, second.StatusToken); !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("a second verification at once: %v, want ErrRateLimited", err)
+		}
+		close(e.checker.gate)
+		if err := <-done; err != nil {
+			t.Fatalf("first verification: %v", err)
+		}
+		e.checker.entered = nil
+		got, err := e.svc.Verify(ctx, second.ID, second.StatusToken)
+		if err != nil || got.Status != StatusVerified {
+			t.Fatalf("second verification afterwards: %v, status %q", err, got.Status)
+		}
+	})
+}

@@ -43,9 +43,20 @@ type fakeChecker struct {
 	mu      sync.Mutex
 	reports map[string]mailcheck.Report
 	checked []string
+	// entered, when set, receives each domain as its check starts; the check
+	// then waits for gate to close.
+	entered chan string
+	gate    chan struct{}
 }
 
-func (c *fakeChecker) Report(_ context.Context, domain string) mailcheck.Report {
+func (c *fakeChecker) Report(ctx context.Context, domain string) mailcheck.Report {
+	if c.entered != nil {
+		c.entered <- domain
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checked = append(c.checked, domain)

@@ -21,13 +21,20 @@ const checkConcurrency = 4
 // ErrDomainTaken), runs the mail check on every verified domain and saves
 // the reports. Once every domain is verified the enrolment is verified and,
 // with Config.AutoAdmit, admitted when every report meets the floor. At most
-// one verification per Config.VerifyCooldown (*RateLimitError); only pending
-// and verified enrolments can be verified (ErrConflict).
+// one verification per Config.VerifyCooldown, and at most
+// Config.VerifyAtOnce at once (*RateLimitError, which leaves the
+// cooldown untouched); only pending and verified enrolments can be verified
+// (ErrConflict).
 func (s *Service) Verify(ctx context.Context, id, statusToken string) (Enrolment, error) {
 	row, err := s.authorised(ctx, id, statusToken)
 	if err != nil {
 		return Enrolment{}, err
 	}
+	release, err := s.verifySlot()
+	if err != nil {
+		return Enrolment{}, err
+	}
+	defer release()
 	if err := s.startVerify(ctx, row); err != nil {
 		return Enrolment{}, err
 	}
@@ -46,6 +53,18 @@ func (s *Service) Verify(ctx context.Context, id, statusToken string) (Enrolment
 		return Enrolment{}, err
 	}
 	return s.view(ctx, row, true)
+}
+
+// verifySlot takes one of the Config.VerifyAtOnce slots, or refuses at
+// once when all are taken; release gives it back.
+func (s *Service) verifySlot() (release func(), err error) {
+	select {
+	case s.verifying <- struct{}{}:
+		return func() { <-s.verifying }, nil
+	default:
+		s.d.Log.Warn("enrolment verification refused: too many at once", "limit", cap(s.verifying))
+		return nil, &RateLimitError{RetryAfter: s.cfg.VerifyCooldown}
+	}
 }
 
 // startVerify stamps updated_at, the time of the last verification, unless

@@ -20,6 +20,13 @@ type Options struct {
 	Roots      *x509.CertPool // PKIX roots for STARTTLS certificates and the MTA-STS fetch; nil = system
 	HTTPClient *http.Client   // for the MTA-STS policy fetch; nil = a client trusting Roots, no redirects
 	Timeout    time.Duration  // bounds each test; <= 0 selects DefaultTimeout
+	// AllowPrivate lets the STARTTLS probes and the MTA-STS fetch connect to
+	// loopback, private, link-local and other non-public addresses
+	// (VEILIG_CHECK_ALLOW_PRIVATE; tests on 127.0.0.x). Off, an applicant's MX
+	// or mta-sts host pointing at 127.0.0.1, 10/8 or 169.254.169.254 is rated,
+	// never connected to (SSRF, OWASP ASVS 12.6.1). A caller-supplied
+	// HTTPClient dials as its owner decided.
+	AllowPrivate bool
 }
 
 // errRedirect refuses HTTP redirects for the MTA-STS fetch (RFC 8461 §3.3).
@@ -37,17 +44,19 @@ func NewWithOptions(r Resolver, log *slog.Logger, o Options) *Checker {
 		o.EHLOName = DefaultEHLOName
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = defaultHTTPClient(o.Roots, o.Timeout)
+		o.HTTPClient = defaultHTTPClient(o.Roots, o.Timeout, o.AllowPrivate)
 	}
 	return &Checker{r: r, log: log, timeout: o.Timeout, opts: o, now: time.Now}
 }
 
-// defaultHTTPClient trusts roots (nil: the system's), follows no redirects
-// and gives up after timeout.
-func defaultHTTPClient(roots *x509.CertPool, timeout time.Duration) *http.Client {
+// defaultHTTPClient trusts roots (nil: the system's), follows no redirects,
+// connects only to public addresses unless allowPrivate, and gives up after
+// timeout.
+func defaultHTTPClient(roots *x509.CertPool, timeout time.Duration, allowPrivate bool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.Proxy = nil
+	tr.DialContext = newDialer(allowPrivate).DialContext
 	return &http.Client{
 		Timeout:       timeout,
 		Transport:     tr,

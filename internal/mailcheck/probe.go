@@ -3,6 +3,13 @@ package mailcheck
 // The per-MX tests: DNSSEC of the MX host's name, STARTTLS (RFC 3207) graded
 // by tlsgrade with the certificate's PKIX validity, and DANE (RFC 7672)
 // against the certificate chain the server presented in the same session.
+//
+// The hosts probed are the applicant's choice (an enrolment's MX records), so
+// unless Options.AllowPrivate only public addresses are connected to: not
+// loopback, private (RFC 1918, RFC 4193), link-local (RFC 3927, RFC 4291,
+// e.g. a cloud metadata service at 169.254.169.254), shared (RFC 6598) or any
+// other special-purpose block of the IANA registries (RFC 6890) that is not
+// globally reachable.
 
 import (
 	"context"
@@ -10,8 +17,87 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"syscall"
 )
+
+// ErrNotPublic refuses a connection to an address that is not public.
+var ErrNotPublic = errors.New("mailcheck: address is not public")
+
+// nonPublic are the special-purpose blocks never connected to (RFC 6890 and
+// the IANA IPv4/IPv6 special-purpose registries), besides what netip's
+// predicates catch (loopback, RFC 1918/4193, link-local, multicast,
+// unspecified). IPv4-mapped addresses are unmapped first; the NAT64 prefix
+// is judged by the IPv4 address it embeds.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated), ::, ::1
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215)
+	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments (Teredo, ORCHID…)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4: embeds any IPv4 address
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052 §2.1).
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// Public reports whether a is a globally reachable unicast address.
+func Public(a netip.Addr) bool {
+	a = a.Unmap()
+	if nat64.Contains(a) {
+		b := a.As16()
+		return Public(netip.AddrFrom4([4]byte(b[12:])))
+	}
+	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// newDialer returns a dialer that, unless allowPrivate, refuses every
+// address that is not Public at connect time: after name resolution, so a
+// name re-pointed between lookup and connect (DNS rebinding) is caught too.
+func newDialer(allowPrivate bool) *net.Dialer {
+	d := &net.Dialer{}
+	if !allowPrivate {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !Public(ap.Addr()) {
+				return fmt.Errorf("%w: %s", ErrNotPublic, address)
+			}
+			return nil
+		}
+	}
+	return d
+}
+
+// dialable returns the addresses the probe may connect to.
+func (c *Checker) dialable(addrs []net.IP) []net.IP {
+	if c.opts.AllowPrivate {
+		return addrs
+	}
+	var out []net.IP
+	for _, ip := range addrs {
+		if a, ok := netip.AddrFromSlice(ip); ok && Public(a) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
 
 // mxOutcome is what the per-MX tests found for one host.
 type mxOutcome struct {
@@ -90,6 +176,7 @@ func (c *Checker) tlsa(ctx context.Context, host string) ([]TLSA, bool, error) {
 // probed is the outcome of one SMTP session.
 type probed struct {
 	noAddr  bool                // the host has no addresses
+	private bool                // the host has addresses, none of them public
 	offered bool                // STARTTLS was offered and the handshake done
 	state   tls.ConnectionState // the negotiated session, when offered
 	pkixErr error               // PKIX validation of the presented chain, when offered
@@ -101,16 +188,22 @@ func (p probed) starttls(daneMatched bool) Result {
 	switch {
 	case p.noAddr:
 		return noAddress()
+	case p.private:
+		return notPublic()
 	case !p.offered:
 		return noSTARTTLS()
 	}
 	return withPKIX(gradeState(p.state), p.pkixErr, daneMatched)
 }
 
-// probe talks SMTP to the first of addrs that accepts a connection.
+// probe talks SMTP to the first of addrs that accepts a connection; addresses
+// that are not public are skipped unless Options.AllowPrivate.
 func (c *Checker) probe(ctx context.Context, host string, addrs []net.IP) (probed, error) {
 	if len(addrs) == 0 {
 		return probed{noAddr: true}, nil
+	}
+	if addrs = c.dialable(addrs); len(addrs) == 0 {
+		return probed{private: true}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -136,4 +229,14 @@ func noAddress() Result {
 			"The mail server has no IP address (no A or AAAA record)."},
 		text{"Publiceer A- en/of AAAA-records voor de naam in het MX-record.",
 			"Publish A and/or AAAA records for the name in the MX record."})
+}
+
+// notPublic is the STARTTLS Result for an MX host whose addresses are all
+// loopback, private, link-local or otherwise not reachable from the Internet.
+func notPublic() Result {
+	return result(StatusFail,
+		text{"De mailserver heeft alleen niet-publieke IP-adressen (zoals 127.0.0.1, 10.0.0.0/8 of 169.254.0.0/16); Veilig maakt daar geen verbinding mee.",
+			"The mail server has only non-public IP addresses (such as 127.0.0.1, 10.0.0.0/8 or 169.254.0.0/16); Veilig does not connect to them."},
+		text{"Laat het MX-record wijzen naar een naam met publieke A- en/of AAAA-records.",
+			"Point the MX record at a name with public A and/or AAAA records."})
 }

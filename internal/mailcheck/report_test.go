@@ -180,7 +180,7 @@ func TestReport(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := serveSMTP(t, smtpPeer{cert: tc.cert})
 			f := tc.dns(goodDNS(t, good, ca, port), "_"+strconv.Itoa(port)+"._tcp."+testMX)
-			c := NewWithOptions(f, testenv.Logger(t), Options{Port: port, Roots: ca.Pool(), HTTPClient: sts.Client(), Timeout: 10 * time.Second})
+			c := NewWithOptions(f, testenv.Logger(t), Options{Port: port, Roots: ca.Pool(), HTTPClient: sts.Client(), Timeout: 10 * time.Second, AllowPrivate: true})
 			rep := c.Report(context.Background(), "Gemeente.Example.")
 			if diff := cmp.Diff(tc.want, summary(rep)); diff != "" {
 				t.Errorf("tests (-want +got):\n%s\n%s", diff, dump(rep))

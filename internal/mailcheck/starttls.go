@@ -57,8 +57,7 @@ func (c *Checker) STARTTLS(ctx context.Context, host string, port int) (Result, 
 // session runs one SMTP session with addr for MX host; ctx carries the
 // timeout.
 func (c *Checker) session(ctx context.Context, host, addr string) (probed, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := newDialer(c.opts.AllowPrivate).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return probed{}, smtpErr(addr, "connect", err)
 	}

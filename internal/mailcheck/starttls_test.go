@@ -135,7 +135,7 @@ func TestCheckSTARTTLS(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			port := serveSMTP(t, tc.peer)
-			c := NewWithOptions(fakeDNS{}, testenv.Logger(t), Options{Roots: ca.Pool()})
+			c := NewWithOptions(fakeDNS{}, testenv.Logger(t), Options{Roots: ca.Pool(), AllowPrivate: true})
 			res, err := c.STARTTLS(context.Background(), "127.0.0.1", port)
 			if err != nil {
 				t.Fatal(err)
@@ -148,8 +148,9 @@ func TestCheckSTARTTLS(t *testing.T) {
 // A server that hangs up cannot be rated: an ErrLookup error, no Result.
 func TestCheckSTARTTLSConnectionClosed(t *testing.T) {
 	port := serveSMTP(t, smtpPeer{hangUpNow: true})
-	res, err := newChecker(fakeDNS{}).STARTTLS(context.Background(), "127.0.0.1", port)
-	if !errors.Is(err, ErrLookup) {
+	c := NewWithOptions(fakeDNS{}, testenv.Logger(t), Options{AllowPrivate: true})
+	res, err := c.STARTTLS(context.Background(), "127.0.0.1", port)
+	if !errors.Is(err, ErrLookup) || errors.Is(err, ErrNotPublic) {
 		t.Fatalf("err = %v, want ErrLookup", err)
 	}
 	if res.Status != "" {
