@@ -42,16 +42,16 @@ type Recorder interface {
 
 // Actions.
 const (
-	ActionSignIn          = "auth.sign-in"         // Outcome success | failure
-	ActionTokenRefresh    = "auth.token-refresh"   // Outcome success | failure
-	ActionTokenReuse      = "auth.token-reuse"     // a spent refresh token was presented: family revoked
-	ActionMessageSubmit   = "message.submitted"    // Object message
-	ActionDeliveryAttempt = "delivery.attempt"     // Object delivery; Detail mx, ip, policy, tls, tlsa, code, outcome
-	ActionNotification    = "notification.sent"    // Object delivery
-	ActionCodeRequested   = "code.requested"       // Object delivery; Detail channel
-	ActionCodeFailed      = "code.failed"          // Object delivery
-	ActionCodeVerified    = "code.verified"        // Object delivery
-	ActionMessageOpened   = "message.opened"       // Object delivery
+	ActionSignIn          = "auth.sign-in"       // Outcome success | failure
+	ActionTokenRefresh    = "auth.token-refresh" // Outcome success | failure
+	ActionTokenReuse      = "auth.token-reuse"   // a spent refresh token was presented: family revoked
+	ActionMessageSubmit   = "message.submitted"  // Object message
+	ActionDeliveryAttempt = "delivery.attempt"   // Object delivery; Detail mx, ip, policy, tls, tlsa, code, outcome
+	ActionNotification    = "notification.sent"  // Object delivery
+	ActionCodeRequested   = "code.requested"     // Object delivery; Detail channel
+	ActionCodeFailed      = "code.failed"        // Object delivery
+	ActionCodeVerified    = "code.verified"      // Object delivery
+	ActionMessageOpened   = "message.opened"     // Object delivery
 	ActionDownload        = "attachment.downloaded"
 	ActionReply           = "reply.sent"
 	ActionRevoked         = "message.revoked"
