@@ -62,6 +62,7 @@ type Deps struct {
 	Users         OrgUsers           // /api/v1/organisations/{id}/users, POST /api/v1/auth/invitations/accept
 	APIKeys       APIKeyStore        // /api/v1/organisations/{id}/api-keys
 	Reports       DomainReports      // GET /api/v1/organisations/{id}/report
+	Audit         AuditLog           // GET /api/v1/audit/events
 	Pages         []Registrar        // routes outside the API: the viewer (/v), the dev mailbox, the add-ins (/addin)
 }
 
@@ -124,6 +125,7 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	}
 	h.organisationRoutes(authed.Group("/organisations/:id", noAPIKeys()))
 	h.enrolmentRoutes(v1, authed)
+	auditRoutes(authed, d.Audit)
 	if d.Users != nil {
 		v1.POST("/auth/invitations/accept", h.limitBody(), h.acceptInvitation)
 	}

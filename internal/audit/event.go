@@ -24,6 +24,12 @@ type Object struct {
 
 // Event is one thing that happened. Detail holds facts only — never a
 // secret, code, token, password or message content; values are cut to 1 KiB.
+// Keys are 1–30 of [a-z0-9_.-]; secret-looking keys (a segment password,
+// token, code, secret, otp, pin …) are dropped, except the facts smtp_code,
+// reply_code, status_code, code_channel and email_code_allowed. An event about a message that is
+// not itself the object (a delivery, a code, a download) carries
+// Detail["message_id"] ("message" is accepted too), which lets the
+// message's sender see it.
 type Event struct {
 	Action         string            `json:"action"` // one of the Action constants
 	Outcome        string            `json:"outcome,omitempty"`
@@ -46,7 +52,7 @@ const (
 	ActionTokenRefresh    = "auth.token-refresh" // Outcome success | failure
 	ActionTokenReuse      = "auth.token-reuse"   // a spent refresh token was presented: family revoked
 	ActionMessageSubmit   = "message.submitted"  // Object message
-	ActionDeliveryAttempt = "delivery.attempt"   // Object delivery; Detail mx, ip, policy, tls, tlsa, code, outcome
+	ActionDeliveryAttempt = "delivery.attempt"   // Object delivery; Detail message_id, mx, ip, policy, tls, tlsa, smtp_code, outcome
 	ActionNotification    = "notification.sent"  // Object delivery
 	ActionCodeRequested   = "code.requested"     // Object delivery; Detail channel
 	ActionCodeFailed      = "code.failed"        // Object delivery

@@ -51,6 +51,9 @@ func commands() []command {
 		{"user add", "create a user: --email E --password-stdin [--role sender|org-admin|operator]", userAdd},
 		{"keys rotate", "add a master key and re-wrap every data key under it", keysRotate},
 		{"keys rewrap", "re-wrap data keys still under an older master key", keysRewrap},
+		{"audit verify", "check the audit trail's hash chain and signed checkpoints", auditVerify},
+		{"audit export", "write the audit trail: --format jsonl|syslog [--since RFC3339]", auditExport},
+		{"audit purge", "remove audit payloads past each organisation's retention", auditPurge},
 		{"config", "print the configuration table (Markdown)", printConfig},
 	}
 }
