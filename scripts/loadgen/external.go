@@ -38,13 +38,15 @@ type externalConfig struct {
 	expect       string
 	wait         time.Duration
 	xff          bool
+	idsFile      string
 }
 
 func (e *externalConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.sessionsFile, "sessions-file", "", "-mode viewer-login: write viewer session cookies here (0600); -mode page: send them")
 	fs.StringVar(&e.path, "path", "/v/", "-mode page: the path to GET")
 	fs.StringVar(&e.expect, "expect", "", "-mode page: text every answer must contain")
-	fs.DurationVar(&e.wait, "wait", 2*time.Minute, "-mode notify, viewer-login: longest wait for the dev mailbox")
+	fs.DurationVar(&e.wait, "wait", 2*time.Minute, "-mode notify, viewer-login: longest wait for the dev mailbox; -mode lag: for the outbox")
+	fs.StringVar(&e.idsFile, "ids-file", "", "-mode lag: message ids, one a line")
 	fs.BoolVar(&e.xff, "xff", false, "-mode viewer-login: give each recipient its own X-Forwarded-For address "+
 		"(198.18.0.0/15, RFC 2544) so the per-address SMS limit counts them apart; needs VEILIG_TRUSTED_PROXIES")
 }
@@ -82,6 +84,14 @@ func (c *config) validateExternal() error {
 			{c.rcpts >= 1 && c.rcpts <= maxExternalRcpts, "-rcpts must be 1..1000"},
 			{validDomain(c.rcptDomain), "-rcpt-domain must be a domain name"},
 			{c.ext.sessionsFile != "", "-mode viewer-login needs -sessions-file"},
+		}...)
+	case "lag":
+		checks = append(checks, []struct {
+			ok  bool
+			msg string
+		}{
+			{c.token != "", "-mode lag needs -token or -token-file"},
+			{c.ext.idsFile != "", "-mode lag needs -ids-file"},
 		}...)
 	case "page":
 		checks = append(checks, []struct {

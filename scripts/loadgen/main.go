@@ -4,7 +4,9 @@
 // subtree search with an RFC 4515 substring filter against slapd. -mode submit
 // measures secure send instead: POST /api/v1/messages (RFC 7578 multipart/form-data,
 // see submit.go). -mode notify, viewer-login and page measure the external
-// route against a server with the dev mailbox (see external.go).
+// route against a server with the dev mailbox (see external.go). -mode lag
+// reports the outbox lag of accepted messages and -mode prefixes prints the
+// autocomplete prefixes for another load tool (see lag.go).
 //
 // It only ever talks to loopback addresses (127.0.0.0/8, ::1, localhost):
 // the URL is checked up front and every socket is checked again at dial time.
@@ -12,6 +14,8 @@
 //	go run ./scripts/loadgen -mode http -token-file tok -ldif people.ldif -json
 //	go run ./scripts/loadgen -mode ldap -url ldap://127.0.0.1:3389 -base o=veilig -ldif people.ldif
 //	go run ./scripts/loadgen -mode submit -token-file tok -size 102400 -rcpts 5 -rcpt-domain dane.test
+//	go run ./scripts/loadgen -mode lag -token-file tok -ids-file ids -wait 2m -json
+//	go run ./scripts/loadgen -mode prefixes -ldif people.ldif -prefixes 2000
 //	go run ./scripts/loadgen -mode rss -pid 1234
 //	go run ./scripts/loadgen -mode histogram -save before.prom
 //	go run ./scripts/loadgen -mode histogram -before before.prom -json
@@ -98,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return viewerLogin(ctx, log, cfg, stdout)
 	case "page":
 		return benchPage(ctx, log, cfg, stdout)
+	case "lag":
+		return benchLag(ctx, log, cfg, stdout)
+	case "prefixes":
+		return printPrefixes(cfg, stdout)
 	}
 	return bench(ctx, log, cfg, stdout)
 }
@@ -105,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, submit, notify, viewer-login, page, rss or histogram")
+	fs.StringVar(&cfg.mode, "mode", "http", "http, ldap, submit, notify, viewer-login, page, lag, prefixes, rss or histogram")
 	fs.StringVar(&cfg.url, "url", "", "loopback target (default http://127.0.0.1:8080 or ldap://127.0.0.1:389)")
 	fs.IntVar(&cfg.concurrency, "c", 8, "concurrent workers (one connection each)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured run time (0: bounded by -n only)")
@@ -184,8 +192,10 @@ func (c *config) validate() error {
 		}
 		_, err := loopbackURL(c.url, "http")
 		return err
-	case "notify", "viewer-login", "page":
+	case "notify", "viewer-login", "page", "lag":
 		return c.validateExternal()
+	case "prefixes":
+		return check(c.queries != "" || c.ldif != "", "-mode prefixes needs -ldif or -queries")
 	case "ldap":
 		c.url = cmp.Or(c.url, "ldap://127.0.0.1:389")
 		if err := check(c.base != "", "-mode ldap needs -base"); err != nil {
