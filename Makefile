@@ -3,7 +3,7 @@ GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin/veilig
 
-.PHONY: all build run test bench lint demo-ldif clean addins
+.PHONY: all build run test test-security test-faults bench bench-load lint demo-ldif clean addins
 
 all: build
 
@@ -18,9 +18,22 @@ run: build
 test:
 	./scripts/test.sh
 
+## test-security: the security suite alone (also part of make test), with govulncheck
+test-security:
+	TEST_PACKAGES=./internal/security/... ./scripts/test.sh
+	./scripts/govulncheck.sh
+
+## test-faults: the fault suite alone (also part of make test)
+test-faults:
+	TEST_PACKAGES=./internal/faults/... ./scripts/test.sh
+
 ## bench: Go benchmarks plus load scripts; figures go to docs/benchmarks.md
 bench: build
 	./scripts/bench.sh
+
+## bench-load: mixed load to find the knee, then a 30-minute soak (issue 7); figures in docs/benchmarks.md
+bench-load: build
+	./scripts/bench-load.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \

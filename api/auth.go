@@ -129,6 +129,7 @@ func (h *handlers) authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxPrincipal, p)
+		withPrincipal(c, p)
 		c.Next()
 	}
 }

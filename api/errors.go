@@ -36,6 +36,8 @@ func mapDomainError(err error) *Error {
 		return tooLarge(big.Limit)
 	case errors.Is(err, http.ErrBodyReadAfterClose):
 		return newError(kindBadRequest, "the request body could not be read")
+	case unavailable(err):
+		return &Error{kind: kindUnavailable, detail: "the service is temporarily unavailable; try again later", cause: err}
 	default:
 		return &Error{kind: kindInternal, detail: "an internal error occurred; quote the instance when reporting it", cause: err}
 	}

@@ -2,11 +2,16 @@ package api
 
 import (
 	"context"
+	"database/sql/driver"
 	_ "embed"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,6 +37,26 @@ func (h *handlers) readyz(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// unavailable reports whether err says a backing service (the database above
+// all) cannot be reached right now: a refused or cut connection, or PostgreSQL
+// shutting down or refusing connections (SQLSTATE class 08, 57P01–57P03).
+// Such a failure is a 503 the client may retry, not a 500.
+func unavailable(err error) bool {
+	var (
+		op    *net.OpError
+		state interface{ SQLState() string }
+		retry interface{ SafeToRetry() bool }
+	)
+	switch {
+	case errors.As(err, &op), errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &state):
+		return strings.HasPrefix(state.SQLState(), "08") || strings.HasPrefix(state.SQLState(), "57P0")
+	default:
+		return errors.As(err, &retry) && retry.SafeToRetry()
+	}
 }
 
 // metrics serves Prometheus metrics to the allowed networks only; anyone else

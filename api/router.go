@@ -79,7 +79,7 @@ func New(opts Options, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Use(requestID(), h.observe(), recovery(d.Log), securityHeaders(), corsHandler, renderErrors(d.Log))
+	r.Use(requestID(), auditActor(), h.observe(), recovery(d.Log), securityHeaders(), corsHandler, renderErrors(d.Log))
 	r.NoRoute(func(c *gin.Context) { _ = c.Error(newError(kindNotFound, "no such route")) })
 	r.NoMethod(func(c *gin.Context) { _ = c.Error(newError(kindMethodNotAllowed, "method not allowed")) })
 

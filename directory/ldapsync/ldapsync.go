@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/audit"
 )
 
 // Errors returned by this package; test them with errors.Is.
@@ -92,6 +93,7 @@ type Syncer struct {
 	log       *slog.Logger
 	busy      sync.Mutex
 	batchRead func(people int) // test hook: called when a batch of people has been read
+	audit     audit.Recorder   // nil records nothing (see SetAudit)
 }
 
 // NewSyncer checks cfg and returns a syncer writing to store.
@@ -185,6 +187,7 @@ func (sy *Syncer) run(ctx context.Context, kind, source string, fn runFunc) (dir
 	// Record the outcome even when ctx was cancelled: that is why the run failed.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sy.s.Timeout)
 	defer cancel()
+	sy.recordRun(fctx, run)
 	if ferr := sy.store.FinishRun(fctx, run); ferr != nil {
 		return run, errors.Join(err, ferr)
 	}

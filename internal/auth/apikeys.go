@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/audit"
 )
 
 // API keys authenticate machine clients as one sender of one organisation. A
@@ -75,6 +77,7 @@ type APIKeys struct {
 	log   *slog.Logger
 	now   func() time.Time
 	cache *ttlCache[apiKeyRow] // by id, for LiveTTL; Revoke in this process forgets at once
+	audit audit.Recorder       // the Service's audit trail; nil records nothing
 }
 
 func newAPIKeys(db *gorm.DB, live *liveUsers, log *slog.Logger, now func() time.Time) *APIKeys {
@@ -102,6 +105,8 @@ func (k *APIKeys) Create(ctx context.Context, orgID, userID, name string, scopes
 		return APIKey{}, "", fmt.Errorf("auth: store API key: %w", err)
 	}
 	k.log.InfoContext(ctx, "API key created", "key_id", row.ID, "organisation_id", orgID, "user_id", userID)
+	k.recordKey(ctx, audit.ActionAPIKeyCreated, orgID, row.ID,
+		map[string]string{"owner_id": userID, "scopes": row.Scopes})
 	return row.key(), secret, nil
 }
 
@@ -178,6 +183,7 @@ func (k *APIKeys) Revoke(ctx context.Context, orgID, id string) error {
 	}
 	if res.RowsAffected == 1 {
 		k.log.InfoContext(ctx, "API key revoked", "key_id", id, "organisation_id", orgID)
+		k.recordKey(ctx, audit.ActionAPIKeyRevoked, orgID, id, nil)
 		return nil
 	}
 	var n int64

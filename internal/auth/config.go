@@ -30,8 +30,8 @@ type Config struct {
 
 // RateLimitConfig bounds login attempts (OWASP ASVS 5.0 6.3.1, NIST SP 800-63B
 // §5.2.2). Attempts are counted as failures when they start and forgiven when they
-// succeed, so concurrent guesses cannot slip past the limits. State is kept in
-// memory per process.
+// succeed, so concurrent guesses cannot slip past the limits. The counters are
+// kept in the database (package ratelimit), shared by every serve process.
 type RateLimitConfig struct {
 	AccountFreeFailures int           // failures per account and client address before backoff starts; default 5
 	AccountBaseDelay    time.Duration // wait after the first failure beyond those, doubling per failure; default 30s
@@ -39,7 +39,7 @@ type RateLimitConfig struct {
 	AccountForgetAfter  time.Duration // an account's failures are forgotten after this idle time; default 24h
 	ClientPerMinute     int           // sustained failed attempts per client address (IPv6: per /64); default 30
 	ClientBurst         int           // failed attempts a client address may make at once; default 30
-	MaxTrackedKeys      int           // accounts and addresses tracked each, oldest evicted first; default 100000
+	MaxTrackedKeys      int           // unused since the counters moved to the database (expired rows are swept); kept for compatibility
 }
 
 // DefaultConfig returns the defaults, without Issuer and Audience.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/audit"
 )
 
 // InvitationTTL is how long an invitation to set a password stays valid.
@@ -49,6 +51,7 @@ func (s *Users) Invite(ctx context.Context, orgID, email string, role Role) (Use
 	if err != nil {
 		return User{}, "", err
 	}
+	s.recordUser(ctx, audit.ActionUserCreated, row.user())
 	return row.user(), token, nil
 }
 

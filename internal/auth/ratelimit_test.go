@@ -1,14 +1,29 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/ratelimit"
+	"github.com/veilig/veilig/internal/testenv"
 )
 
+var ctx = context.Background()
+
+// testLimiter returns a limiter on a fresh SQLite database.
+func testLimiter(t testing.TB, cfg RateLimitConfig) *limiter {
+	t.Helper()
+	return newLimiter(cfg, ratelimit.New(testenv.DB(t, database.SQLite).DB))
+}
+
 func TestBackoff(t *testing.T) {
-	l := newLimiter(DefaultConfig().RateLimit)
+	l := testLimiter(t, DefaultConfig().RateLimit)
 	for _, tc := range []struct {
 		failures int
 		want     time.Duration
@@ -41,11 +56,11 @@ func TestAccountLimitPerWindow(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLimiter(DefaultConfig().RateLimit)
+			l := testLimiter(t, DefaultConfig().RateLimit)
 			now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 			admitted := 0
 			for n, end := 0, now.Add(tc.period); now.Before(end); n, now = n+1, now.Add(time.Second) {
-				if l.begin(now, tc.client(n), "jan@utrecht.example") == nil {
+				if l.begin(ctx, now, tc.client(n), "jan@utrecht.example") == nil {
 					admitted++
 				}
 			}
@@ -64,90 +79,50 @@ func spread(n int) string { return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&25
 // the ceiling, reached from many addresses, blocks every client.
 func TestStrangerCannotLockOut(t *testing.T) {
 	const jan, janIP, stranger = "jan@utrecht.example", "192.0.2.1", "198.51.100.7"
-	l := newLimiter(DefaultConfig().RateLimit)
+	l := testLimiter(t, DefaultConfig().RateLimit)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	blocked := 0
 	for range 10 {
-		if l.begin(now, stranger, jan) != nil {
+		if l.begin(ctx, now, stranger, jan) != nil {
 			blocked++
 		}
 	}
 	if blocked != 5 {
 		t.Fatalf("stranger: %d of 10 attempts refused, want 5", blocked)
 	}
-	if err := l.begin(now, janIP, jan); err != nil {
+	if err := l.begin(ctx, now, janIP, jan); err != nil {
 		t.Fatalf("owner's attempt while the stranger is in backoff: %v", err)
 	}
-	l.succeeded(now, janIP, jan)
+	_ = l.succeeded(ctx, now, janIP, jan)
 	var rl *RateLimitError
-	if err := l.begin(now, stranger, jan); !errors.As(err, &rl) || rl.Scope != "account" {
+	if err := l.begin(ctx, now, stranger, jan); !errors.As(err, &rl) || rl.Scope != "account" {
 		t.Errorf("the owner's success lifted the stranger's backoff: %v", err)
 	}
 	// 95 more failures from as many addresses reach the ceiling of 100.
 	for n := range accountCeiling - 5 {
-		if err := l.begin(now, spread(n), jan); err != nil {
+		if err := l.begin(ctx, now, spread(n), jan); err != nil {
 			t.Fatalf("distributed failure %d: %v", n+1, err)
 		}
 	}
-	if err := l.begin(now.Add(time.Minute), janIP, jan); !errors.As(err, &rl) || rl.Scope != "account" ||
+	if err := l.begin(ctx, now.Add(time.Minute), janIP, jan); !errors.As(err, &rl) || rl.Scope != "account" ||
 		rl.RetryAfter != accountCeilingWindow-time.Minute {
 		t.Fatalf("owner at the ceiling: %v, want an account RateLimitError until the window ends", err)
 	}
-	if err := l.begin(now.Add(accountCeilingWindow), janIP, jan); err != nil {
+	if err := l.begin(ctx, now.Add(accountCeilingWindow), janIP, jan); err != nil {
 		t.Errorf("owner after the window: %v", err)
 	}
 }
 
 func TestAccountForgetAfter(t *testing.T) {
-	l := newLimiter(RateLimitConfig{AccountFreeFailures: 1, AccountBaseDelay: time.Hour, AccountMaxDelay: time.Hour,
+	l := testLimiter(t, RateLimitConfig{AccountFreeFailures: 1, AccountBaseDelay: time.Hour, AccountMaxDelay: time.Hour,
 		AccountForgetAfter: 2 * time.Hour, ClientPerMinute: 100, ClientBurst: 100, MaxTrackedKeys: 10})
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	_ = l.begin(now, "192.0.2.1", "jan@utrecht.example")
-	if err := l.begin(now.Add(time.Minute), "192.0.2.1", "jan@utrecht.example"); !errors.Is(err, ErrRateLimited) {
+	_ = l.begin(ctx, now, "192.0.2.1", "jan@utrecht.example")
+	if err := l.begin(ctx, now.Add(time.Minute), "192.0.2.1", "jan@utrecht.example"); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("second failure within the hour: %v", err)
 	}
-	if err := l.begin(now.Add(3*time.Hour), "192.0.2.1", "jan@utrecht.example"); err != nil {
+	if err := l.begin(ctx, now.Add(3*time.Hour), "192.0.2.1", "jan@utrecht.example"); err != nil {
 		t.Fatalf("after ForgetAfter: %v", err)
-	}
-}
-
-func TestLimiterMemoryBound(t *testing.T) {
-	l := newLimiter(RateLimitConfig{AccountFreeFailures: 1, AccountBaseDelay: time.Hour, AccountMaxDelay: time.Hour,
-		AccountForgetAfter: 24 * time.Hour, ClientPerMinute: 1, ClientBurst: 1, MaxTrackedKeys: 100})
-	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	for i := range 10_000 {
-		_ = l.begin(now, fmt.Sprintf("10.0.%d.%d", i/256, i%256), fmt.Sprintf("user%d@utrecht.example", i))
-	}
-	if l.pairs.len() > 100 || l.accounts.len() > 100 || l.clients.len() > 100 {
-		t.Errorf("tracked %d account-client pairs, %d accounts and %d clients, want at most 100 each",
-			l.pairs.len(), l.accounts.len(), l.clients.len())
-	}
-	// The most recent entries survive; the oldest were evicted.
-	if err := l.begin(now, "10.0.39.15", "other@utrecht.example"); !errors.Is(err, ErrRateLimited) {
-		t.Errorf("most recent client forgotten: %v", err)
-	}
-	if err := l.begin(now, "10.0.0.0", "other@utrecht.example"); err != nil {
-		t.Errorf("oldest client still tracked: %v", err)
-	}
-}
-
-func TestLRU(t *testing.T) {
-	c := newLRU[int](2)
-	c.put("a", 1)
-	c.put("b", 2)
-	c.get("a") // b is now the least recently used
-	c.put("c", 3)
-	if _, ok := c.get("b"); ok {
-		t.Error("b survived eviction")
-	}
-	for k, want := range map[string]int{"a": 1, "c": 3} {
-		if got, ok := c.get(k); !ok || got != want {
-			t.Errorf("get(%s) = %d, %v", k, got, ok)
-		}
-	}
-	c.remove("a")
-	if c.len() != 1 {
-		t.Errorf("len = %d after remove", c.len())
 	}
 }
 
@@ -171,4 +146,37 @@ func TestClientKey(t *testing.T) {
 	if len(long) > maxKeyBytes {
 		t.Errorf("clientKey of 4 KiB = %d bytes", len(long))
 	}
+}
+
+// TestLimitsShared: two processes on one database share the limits, even with
+// concurrent attempts: the account and client pair admits AccountFreeFailures
+// failures before its backoff, the account its ceiling, whichever process counts.
+func TestLimitsShared(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		cfg := DefaultConfig().RateLimit
+		procs := []*limiter{newLimiter(cfg, ratelimit.New(db.DB)), newLimiter(cfg, ratelimit.New(db.DB))}
+		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+		count := func(client func(int) string, n int) int32 {
+			var admitted atomic.Int32
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					err := procs[i%2].begin(ctx, now, client(i), "jan@utrecht.example")
+					if err == nil {
+						admitted.Add(1)
+					} else if !errors.Is(err, ErrRateLimited) {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			return admitted.Load()
+		}
+		if got := count(func(int) string { return "198.51.100.1" }, 20); got != 5 {
+			t.Errorf("one client: %d failures admitted, want 5", got)
+		}
+		if got := count(spread, 120); got != accountCeiling-5 {
+			t.Errorf("many clients: %d failures admitted, want %d", got, accountCeiling-5)
+		}
+	})
 }

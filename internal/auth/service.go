@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/audit"
+	"github.com/veilig/veilig/internal/ratelimit"
 )
 
 // Deps are the Service's collaborators.
@@ -17,6 +20,7 @@ type Deps struct {
 	LDAP          PasswordVerifier   // optional: checked before the local password
 	Log           *slog.Logger       // required
 	Now           func() time.Time   // the clock; default time.Now
+	Audit         audit.Recorder     // optional: the audit trail; nil records nothing
 }
 
 // verifiedCacheSize bounds the verified-token cache (about 200 bytes an entry).
@@ -37,6 +41,7 @@ type Service struct {
 	refresh *refreshTokens
 	limits  *limiter
 	apiKeys *APIKeys
+	audit   audit.Recorder
 
 	verified *verifiedCache
 	live     *liveUsers
@@ -65,15 +70,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	live := newLiveUsers(deps.DB, deps.Now)
 	users := NewUsers(deps.DB, deps.Organisations, hasher, deps.Now)
-	users.live = live
+	users.live, users.audit = live, deps.Audit
+	apiKeys := newAPIKeys(deps.DB, live, deps.Log, deps.Now)
+	apiKeys.audit = deps.Audit
 	return &Service{
 		cfg: cfg, db: deps.DB, log: deps.Log, now: deps.Now, ldap: deps.LDAP, hasher: hasher,
 		users:   users,
 		keys:    keys,
 		access:  newAccessTokens(keys, cfg, deps.Now),
 		refresh: &refreshTokens{db: deps.DB, ttl: cfg.RefreshTokenTTL, now: deps.Now},
-		limits:  newLimiter(cfg.RateLimit),
-		apiKeys: newAPIKeys(deps.DB, live, deps.Log, deps.Now),
+		limits:  newLimiter(cfg.RateLimit, ratelimit.New(deps.DB)),
+		apiKeys: apiKeys,
+		audit:   deps.Audit,
 
 		verified: newVerifiedCache(verifiedCacheSize),
 		live:     live,
@@ -169,6 +177,7 @@ func (s *Service) PasswordGrant(ctx context.Context, email, password, clientIP s
 		return TokenPair{}, err
 	}
 	s.log.InfoContext(ctx, "login succeeded", "grant", grant, "user_id", o.user.ID, "client", clientIP)
+	s.recordGrant(ctx, grant, o, clientIP)
 	return pair, nil
 }
 
@@ -181,13 +190,14 @@ func (s *Service) Authenticate(ctx context.Context, email, password, clientIP st
 		return Principal{}, err
 	}
 	s.log.InfoContext(ctx, "login succeeded", "grant", "smtp-auth", "user_id", o.user.ID, "client", clientIP)
+	s.recordGrant(ctx, "smtp-auth", o, clientIP)
 	return Principal{UserID: o.user.ID, Email: o.user.Email, OrganisationID: o.user.OrganisationID, Role: o.user.Role}, nil
 }
 
 // checkPassword applies the rate limits, then authenticate, and logs a failure.
 func (s *Service) checkPassword(ctx context.Context, grant, email, password, clientIP string) (outcome, error) {
-	if err := s.limits.begin(s.now(), clientIP, email); err != nil {
-		s.logFailure(ctx, grant, outcome{reason: reasonRateLimited, err: err}, clientIP)
+	if err := s.limits.begin(ctx, s.now(), clientIP, email); err != nil {
+		s.logFailure(ctx, grant, limitOutcome(err), clientIP)
 		return outcome{}, err
 	}
 	o := s.authenticate(ctx, email, password)
@@ -195,7 +205,7 @@ func (s *Service) checkPassword(ctx context.Context, grant, email, password, cli
 		s.logFailure(ctx, grant, o, clientIP)
 		return o, o.err
 	}
-	s.limits.succeeded(s.now(), clientIP, email)
+	s.forgive(ctx, clientIP, email)
 	return o, nil
 }
 
@@ -351,8 +361,8 @@ func (s *Service) rehash(ctx context.Context, row userRow, password string) {
 // token came back and its family was revoked), a *RateLimitError, or internal.
 func (s *Service) RefreshGrant(ctx context.Context, refreshToken, clientIP string) (TokenPair, error) {
 	const grant = "refresh_token"
-	if err := s.limits.begin(s.now(), clientIP, ""); err != nil {
-		s.logFailure(ctx, grant, outcome{reason: reasonRateLimited, err: err}, clientIP)
+	if err := s.limits.begin(ctx, s.now(), clientIP, ""); err != nil {
+		s.logFailure(ctx, grant, limitOutcome(err), clientIP)
 		return TokenPair{}, err
 	}
 	// Take the key first, so that signing after the commit needs no I/O.
@@ -365,18 +375,19 @@ func (s *Service) RefreshGrant(ctx context.Context, refreshToken, clientIP strin
 	if err != nil {
 		return TokenPair{}, s.refreshFailure(ctx, red, err, clientIP)
 	}
-	s.limits.succeeded(s.now(), clientIP, "")
+	s.forgive(ctx, clientIP, "")
 	access, err := s.access.sign(key, red.user)
 	if err != nil {
 		s.logFailure(ctx, grant, internal(red.user, err), clientIP)
 		return TokenPair{}, err
 	}
 	s.log.InfoContext(ctx, "token refreshed", "grant", grant, "user_id", red.user.ID, "client", clientIP)
+	s.recordGrant(ctx, grant, outcome{user: red.user}, clientIP)
 	return s.pair(access, red.next), nil
 }
 
 func (s *Service) refreshFailure(ctx context.Context, red redemption, err error, clientIP string) error {
-	u := User{ID: red.userID}
+	u := s.knownUser(ctx, User{ID: red.userID})
 	o := internal(u, err)
 	switch {
 	case errors.Is(err, ErrTokenReused):
@@ -437,4 +448,5 @@ func (s *Service) logFailure(ctx context.Context, grant string, o outcome, clien
 	default:
 		s.log.InfoContext(ctx, "login failed", attrs...)
 	}
+	s.recordGrant(ctx, grant, o, clientIP)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/net/idna"
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/audit"
 )
 
 // dbTimeout bounds every database statement or transaction of this package.
@@ -57,7 +59,8 @@ type Users struct {
 	orgs   OrganisationFinder
 	hasher *Hasher
 	now    func() time.Time
-	live   *liveUsers // the Service's account-status cache; nil outside a Service
+	live   *liveUsers     // the Service's account-status cache; nil outside a Service
+	audit  audit.Recorder // the Service's audit trail; nil records nothing
 }
 
 // NewUsers returns the user store on db. orgs finds the organisation of senders
@@ -79,6 +82,7 @@ func (s *Users) Create(ctx context.Context, n NewUser) (User, error) {
 	if err := createRow(s.db.WithContext(ctx), &row); err != nil {
 		return User{}, err
 	}
+	s.recordUser(ctx, audit.ActionUserCreated, row.user())
 	return row.user(), nil
 }
 
@@ -196,8 +200,21 @@ func (s *Users) disable(ctx context.Context, id, orgID string) error {
 	})
 	if err == nil {
 		s.live.forget(id)
+		s.recordDisabled(ctx, id)
 	}
 	return err
+}
+
+// recordDisabled records a disabled account, in its organisation's trail.
+func (s *Users) recordDisabled(ctx context.Context, id string) {
+	if s.audit == nil {
+		return
+	}
+	u, err := s.Get(ctx, id)
+	if err != nil {
+		u = User{ID: id}
+	}
+	s.recordUser(ctx, audit.ActionUserDisabled, u)
 }
 
 // ListOrganisation returns the users of one organisation, by address.
@@ -229,6 +246,7 @@ func (s *Users) CreateOrgAdmin(ctx context.Context, orgID, email string) (string
 	if err := createRow(s.db.WithContext(ctx), &row); err != nil {
 		return "", err
 	}
+	s.recordUser(ctx, audit.ActionUserCreated, row.user())
 	return row.ID, nil
 }
 

@@ -60,6 +60,7 @@ func TestEndToEnd(t *testing.T) {
 		{"submission gateway", e.submissionGateway},
 		{"MX answering 5xx bounces to the sender", e.permanentFailure},
 		{"partner enrols, is admitted and mails securely", e.partnerPath},
+		{"two serve processes share deliveries, limits and tokens", e.twoServers},
 		{"kill -9 during a burst", e.burst}, // last: it kills and replaces the server
 	}
 	for _, sc := range scenarios {

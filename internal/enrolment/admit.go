@@ -236,6 +236,7 @@ func (s *Service) finishApproval(ctx context.Context, row enrolmentRow, orgID st
 	}
 	if res.RowsAffected == 1 {
 		s.d.Log.Info("enrolment approved", "id", row.ID, "organisation", orgID, "by", row.DecidedBy)
+		s.record(ctx, "approved", row.ID, orgID, map[string]string{"by": decider(row.DecidedBy)})
 		s.mail(ctx, row, approvedMail(row, s.cfg.PublicURL))
 	} else if row.Status != StatusApproved {
 		return Enrolment{}, fmt.Errorf("%w: %s", ErrConflict, row.Status)
@@ -268,6 +269,7 @@ func (s *Service) Reject(ctx context.Context, id, operatorID, reason string) (En
 		return Enrolment{}, fmt.Errorf("%w: %s", ErrConflict, row.Status)
 	}
 	s.d.Log.Info("enrolment rejected", "id", id, "by", operatorID)
+	s.record(ctx, "rejected", id, "", nil)
 	s.mail(ctx, row, rejectedMail(row))
 	return s.view(ctx, row, true)
 }
@@ -298,6 +300,7 @@ func (s *Service) Activate(ctx context.Context, id, statusToken, password string
 		return fmt.Errorf("%w: already activated", ErrConflict)
 	}
 	s.d.Log.Info("enrolment activated", "id", id)
+	s.record(ctx, "activated", id, *row.OrganisationID, nil)
 	return nil
 }
 
@@ -322,15 +325,22 @@ func (s *Service) setPassword(ctx context.Context, orgID, email, password string
 // blocking anyone.
 func (s *Service) Expire(ctx context.Context) (int, error) {
 	now := s.now()
-	ctx, cancel := s.step(ctx)
+	sctx, cancel := s.step(ctx)
 	defer cancel()
-	res := s.db(ctx).Exec(`UPDATE enrolments SET status = ?, updated_at = ?
-		WHERE status IN ? AND expires_at <= ? AND decided_by = ''`, StatusExpired, now, openStatuses, now)
-	if res.Error != nil {
-		return 0, fmt.Errorf("enrolment: expire: %w", res.Error)
+	var ids []string
+	err := s.db(sctx).Model(&enrolmentRow{}).Where("status IN ? AND expires_at <= ? AND decided_by = ''",
+		openStatuses, now).Pluck("id", &ids).Error
+	if err != nil || len(ids) == 0 {
+		return 0, wrapExpire(err)
 	}
-	if res.RowsAffected > 0 {
-		s.d.Log.Info("enrolments expired", "count", res.RowsAffected)
+	res := s.db(sctx).Exec(`UPDATE enrolments SET status = ?, updated_at = ?
+		WHERE id IN ? AND status IN ? AND expires_at <= ? AND decided_by = ''`, StatusExpired, now, ids, openStatuses, now)
+	if res.Error != nil {
+		return 0, wrapExpire(res.Error)
+	}
+	s.d.Log.Info("enrolments expired", "count", res.RowsAffected)
+	for _, id := range ids {
+		s.record(ctx, "expired", id, "", nil)
 	}
 	return int(res.RowsAffected), nil
 }

@@ -1,8 +1,10 @@
 package enrolment
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,8 +17,8 @@ import (
 // once. Errors: *ValidationError (ErrInvalid), *RateLimitError
 // (ErrRateLimited), ErrDomainTaken.
 func (s *Service) Create(ctx context.Context, n NewEnrolment, clientIP string) (Created, error) {
-	if wait := s.attempts.Take(s.d.Now(), clientIP); wait > 0 {
-		return Created{}, &RateLimitError{RetryAfter: wait}
+	if wait, err := s.attempts.Take(ctx, s.d.Now(), clientIP); err != nil || wait > 0 {
+		return Created{}, cmp.Or(err, error(&RateLimitError{RetryAfter: wait}))
 	}
 	n, err := normalise(n)
 	if err != nil {
@@ -37,6 +39,7 @@ func (s *Service) Create(ctx context.Context, n NewEnrolment, clientIP string) (
 		return Created{}, err
 	}
 	s.d.Log.Info("enrolment created", "id", row.ID, "domains", n.Domains)
+	s.record(ctx, "created", row.ID, "", map[string]string{"domains": strconv.Itoa(len(domains))})
 	return created(row.ID, token, domains), nil
 }
 

@@ -36,10 +36,11 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
-	"github.com/veilig/veilig/internal/clientkey"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/mailcheck"
 	"github.com/veilig/veilig/internal/outbox"
+	"github.com/veilig/veilig/internal/ratelimit"
 )
 
 // Errors; every error of this package wraps one of them (test with errors.Is).
@@ -218,21 +219,19 @@ type Deps struct {
 	Mailer    Mailer
 	Log       *slog.Logger
 	Now       func() time.Time
-	Rand      io.Reader // crypto/rand.Reader unless set (tests)
+	Rand      io.Reader      // crypto/rand.Reader unless set (tests)
+	Audit     audit.Recorder // the audit trail (optional; nil records nothing)
 }
-
-// attemptClients bounds the clients the attempt limiter remembers.
-const attemptClients = 100_000
 
 // Service runs enrolments.
 type Service struct {
 	cfg   Config
 	floor mailcheck.Floor
 	d     Deps
-	// attempts bounds every creation attempt per client in this process,
+	// attempts bounds every creation attempt per client over all processes,
 	// refused ones included, so that probing which domains are taken (409)
 	// is as slow as enrolling.
-	attempts *clientkey.Limiter
+	attempts *ratelimit.Limiter
 	// verifying holds a slot per verification running in this process.
 	verifying chan struct{}
 }
@@ -252,7 +251,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return &Service{cfg: cfg, floor: floor, d: withDefaultDeps(deps),
-		attempts:  clientkey.NewLimiter(cfg.AttemptLimit, cfg.LimitWindow, attemptClients),
+		attempts:  ratelimit.NewLimiter(ratelimit.New(deps.DB.DB), "enrolment:attempt", cfg.AttemptLimit, cfg.LimitWindow),
 		verifying: make(chan struct{}, cfg.VerifyAtOnce)}, nil
 }
 
@@ -297,6 +296,9 @@ func withDefaultDeps(d Deps) Deps {
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Reader
+	}
+	if d.Audit == nil {
+		d.Audit = audit.Discard{}
 	}
 	return d
 }

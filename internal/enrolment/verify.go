@@ -240,10 +240,13 @@ func (s *Service) runChecks(ctx context.Context, domains []string) []mailcheck.R
 func (s *Service) setVerified(ctx context.Context, id string) error {
 	ctx, cancel := s.step(ctx)
 	defer cancel()
-	err := s.db(ctx).Exec("UPDATE enrolments SET status = ? WHERE id = ? AND status = ?",
-		StatusVerified, id, StatusPending).Error
-	if err != nil {
-		return fmt.Errorf("enrolment: set verified: %w", err)
+	res := s.db(ctx).Exec("UPDATE enrolments SET status = ? WHERE id = ? AND status = ?",
+		StatusVerified, id, StatusPending)
+	if res.Error != nil {
+		return fmt.Errorf("enrolment: set verified: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		s.record(ctx, "verified", id, "", nil)
 	}
 	return nil
 }

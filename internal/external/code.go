@@ -1,6 +1,7 @@
 package external
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,17 +39,20 @@ func (s *Service) SendCode(ctx context.Context, sessionToken, clientIP string) e
 	if err := s.active(ctx, l, sess); err != nil {
 		return err
 	}
-	if wait := s.ips.Take(s.now(), clientIP); wait > 0 {
-		return &viewer.LimitError{RetryAfter: wait}
+	if wait, err := s.ips.Take(ctx, s.now(), clientIP); err != nil || wait > 0 {
+		return cmp.Or(err, error(&viewer.LimitError{RetryAfter: wait}))
 	}
 	channel, err := s.store.CodeChannel(ctx, l.DeliveryID)
 	if err != nil {
 		return err
 	}
 	if channel == message.CodeByEmail {
-		return s.sendByEmail(ctx, sess, l)
+		err = s.sendByEmail(ctx, sess, l)
+	} else {
+		channel, err = "sms", s.sendBySMS(ctx, sess, l)
 	}
-	return s.sendBySMS(ctx, sess, l)
+	s.recordCodeRequest(ctx, l, channel, clientIP, err)
+	return err
 }
 
 // sendBySMS counts the SMS against the daily cap, issues a code and sends it.
@@ -226,9 +230,15 @@ func (s *Service) VerifyCode(ctx context.Context, sessionToken, code, clientIP s
 		if errors.Is(err, otp.ErrLocked) {
 			s.notifySender(ctx, l, message.NoticeLocked)
 		}
-		return codeError(err)
+		err = codeError(err)
+		s.recordVerify(ctx, l, clientIP, err)
+		return err
 	}
-	return s.setSession(ctx, sess, "verified_at")
+	err = s.setSession(ctx, sess, "verified_at")
+	if err == nil {
+		s.recordVerify(ctx, l, clientIP, nil)
+	}
+	return err
 }
 
 // notifySender queues a notice to the sender; a failure is logged, not shown.

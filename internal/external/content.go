@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/message/compose"
 	"github.com/veilig/veilig/internal/message/mimeread"
@@ -57,6 +59,7 @@ func contentOf(v viewer.Visit, mc mimeread.Content) viewer.Content {
 // opened records the first open and tells the sender when asked to.
 func (s *Service) opened(ctx context.Context, l message.Link) {
 	first, err := s.store.RecordEvent(ctx, l.DeliveryID, message.EventOpened)
+	s.record(ctx, audit.ActionMessageOpened, outcomeSuccess, "", l, map[string]string{"first": strconv.FormatBool(first)})
 	if err != nil {
 		s.log.Error("could not record an open", "delivery", l.DeliveryID, "err", err)
 		return
@@ -93,7 +96,7 @@ func (s *Service) Attachment(ctx context.Context, sessionToken string, index int
 		s.log.Error("could not record a download", "delivery", l.DeliveryID, "err", err)
 	}
 	return viewer.Attachment{Index: a.Index, Name: a.Name, ContentType: a.ContentType, Size: a.Size},
-		readCloser{Reader: body, Closer: rc}, nil
+		s.auditedDownload(ctx, l, a.Index, readCloser{Reader: body, Closer: rc}), nil
 }
 
 type readCloser struct {
@@ -125,6 +128,8 @@ func (s *Service) SendReply(ctx context.Context, sessionToken string, r viewer.R
 		s.log.Error("could not record a reply", "delivery", l.DeliveryID, "err", err)
 	}
 	s.log.Info("external recipient replied", "delivery", l.DeliveryID, "reply", acc.ID)
+	s.record(ctx, audit.ActionReply, outcomeSuccess, "", l, map[string]string{
+		"reply": acc.ID, "attachments": strconv.Itoa(len(r.Attachments))})
 	return nil
 }
 

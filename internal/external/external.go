@@ -15,11 +15,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/veilig/veilig/internal/clientkey"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/notify"
 	"github.com/veilig/veilig/internal/otp"
+	"github.com/veilig/veilig/internal/ratelimit"
 	"github.com/veilig/veilig/internal/sms"
 	"github.com/veilig/veilig/internal/viewer"
 )
@@ -57,6 +58,8 @@ type Deps struct {
 	Mail CodeMailer
 	// Notify renders the code e-mail; New makes one when it is nil.
 	Notify *notify.Renderer
+	// Audit is the audit trail (optional; nil records nothing).
+	Audit audit.Recorder
 }
 
 // Service implements viewer.Backend.
@@ -70,9 +73,10 @@ type Service struct {
 	queue message.Enqueuer
 	log   *slog.Logger
 	now   func() time.Time
-	ips   *clientkey.Limiter // codes (SMS or e-mail) a client address can trigger
+	ips   *ratelimit.Limiter // codes (SMS or e-mail) a client address can trigger, shared by all processes
 	mail  CodeMailer
 	notes *notify.Renderer
+	audit audit.Recorder
 }
 
 var _ viewer.Backend = (*Service)(nil)
@@ -109,7 +113,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	return &Service{cfg: cfg, db: deps.DB, msgs: deps.Messages, store: deps.Messages.Store(), otp: deps.OTP,
 		sms: deps.SMS, queue: deps.Queue, log: deps.Log, now: deps.Now,
-		ips: clientkey.NewLimiter(cfg.SMSPerIP, time.Hour, 10000), mail: deps.Mail, notes: deps.Notify}, nil
+		ips: ratelimit.NewLimiter(ratelimit.New(deps.DB.DB), "external:code", cfg.SMSPerIP, time.Hour), mail: deps.Mail, notes: deps.Notify,
+		audit: deps.Audit}, nil
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

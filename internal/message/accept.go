@@ -142,6 +142,7 @@ func (s *Service) commitRows(ctx context.Context, m messageRow, from Sender, d D
 	}
 	s.log.Info("message accepted", "message", m.ID, "sender", from.UserID, "recipients", len(rcpts),
 		"deliveries", len(ds), "size", m.Size)
+	s.recordSubmitted(ctx, m, from, d, rcpts)
 	return accepted(m.ID, ds, false), nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/audit"
 )
 
 // purgeBatch bounds the messages one Expire or PurgeContent pass handles.
@@ -19,19 +21,23 @@ func (s *Store) Expire(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	now := s.clock()
-	var ids []string
-	err := s.db.WithContext(ctx).Model(&messageRow{}).
+	var ms []messageRow
+	err := s.db.WithContext(ctx).Select("id", "organisation_id", "revoked_at").
 		Where("purged_at IS NULL AND (revoked_at IS NOT NULL OR expires_at <= ?)", now).
-		Limit(purgeBatch).Pluck("id", &ids).Error
+		Limit(purgeBatch).Find(&ms).Error
 	if err != nil {
 		return 0, fmt.Errorf("message: find expired messages: %w", err)
 	}
-	for _, id := range ids {
-		if err := s.shred(ctx, id, now); err != nil {
+	for _, m := range ms {
+		if m.RevokedAt == nil {
+			s.recordLifecycle(ctx, audit.ActionExpired, m)
+		}
+		if err := s.shred(ctx, m.ID, now); err != nil {
 			return 0, err
 		}
+		s.recordLifecycle(ctx, audit.ActionShredded, m)
 	}
-	return len(ids), nil
+	return len(ms), nil
 }
 
 // shred destroys a message's key and ends its pending deliveries.
@@ -46,7 +52,8 @@ func (s *Store) shred(ctx context.Context, id string, now time.Time) error {
 		if err := updateMessageState(tx, id, now); err != nil {
 			return err
 		}
-		return destroyKey(tx, id, now)
+		_, err = destroyKey(tx, id, now)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("message: shred %s: %w", id, err)
@@ -124,7 +131,12 @@ func (s *Store) Revoke(ctx context.Context, senderUserID, id string) error {
 		}
 		return nil // already withdrawn: idempotent
 	}
-	return s.shred(ctx, id, now)
+	m := s.recordRevoked(ctx, senderUserID, id)
+	if err := s.shred(ctx, id, now); err != nil {
+		return err
+	}
+	s.recordLifecycle(ctx, audit.ActionShredded, m)
+	return nil
 }
 
 // Revoke withdraws the sender's message id (POST /api/v1/messages/{id}/revoke).

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/message/compose"
 )
@@ -252,6 +253,7 @@ type Deps struct {
 	Notifier Notifier
 	Log      *slog.Logger
 	Now      func() time.Time
+	Audit    audit.Recorder // the audit trail (optional; nil records nothing)
 }
 
 // Service accepts messages and reports on them.
@@ -265,6 +267,7 @@ type Service struct {
 	notifier Notifier
 	log      *slog.Logger
 	now      func() time.Time
+	audit    audit.Recorder
 }
 
 // New returns a Service.
@@ -285,8 +288,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: NewStore(deps.DB, deps.Now, deps.Vault), vault: deps.Vault, signer: deps.Signer,
-		router: deps.Router, queue: deps.Queue, notifier: deps.Notifier, log: deps.Log, now: deps.Now}, nil
+	if deps.Audit == nil {
+		deps.Audit = audit.Discard{}
+	}
+	store := NewStore(deps.DB, deps.Now, deps.Vault)
+	store.SetAudit(deps.Audit)
+	return &Service{cfg: cfg, store: store, vault: deps.Vault, signer: deps.Signer,
+		router: deps.Router, queue: deps.Queue, notifier: deps.Notifier, log: deps.Log, now: deps.Now,
+		audit: deps.Audit}, nil
 }
 
 // Store returns the service's store (organisation settings, the outbox's view).

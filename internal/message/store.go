@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/seal"
 )
@@ -134,6 +135,7 @@ type Store struct {
 	db    *gorm.DB
 	now   func() time.Time
 	vault *Vault
+	audit audit.Recorder // nil records nothing (see SetAudit)
 }
 
 // NewStore returns the store on db; now is the clock, vault holds the content.
@@ -196,6 +198,7 @@ func (s *Store) PutOrganisationSettings(ctx context.Context, orgID string, set S
 	if err != nil {
 		return fmt.Errorf("message: write settings: %w", err)
 	}
+	s.recordSettings(ctx, orgID, set)
 	return nil
 }
 

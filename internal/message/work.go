@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/blob"
 )
 
@@ -124,7 +125,7 @@ func (s *Store) Record(ctx context.Context, d Delivery, o Outcome, notice *Notic
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	now := s.clock()
-	recorded := false
+	recorded, shredded := false, false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ok, err := updateDelivery(tx, d, o, now)
 		if err != nil || !ok {
@@ -150,10 +151,14 @@ func (s *Store) Record(ctx context.Context, d Delivery, o Outcome, notice *Notic
 		if err := insertNotice(ctx, tx, d, notice, q, now); err != nil {
 			return err
 		}
-		return purgeIfDone(tx, d.MessageID, now)
+		shredded, err = purgeIfDone(tx, d.MessageID, now)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("message: record delivery outcome: %w", err)
+	}
+	if shredded {
+		s.recordLifecycle(ctx, audit.ActionShredded, messageRow{ID: d.MessageID, OrganisationID: d.SenderOrganisationID})
 	}
 	return recorded, nil
 }
@@ -170,22 +175,24 @@ func markNotified(tx *gorm.DB, d Delivery, o Outcome, now time.Time) error {
 // received over the internal route (nothing pending, no external recipient,
 // who keeps reading until expiry): only status and evidence remain, and the
 // sweeper deletes the ciphertext.
-func purgeIfDone(tx *gorm.DB, messageID string, now time.Time) error {
+func purgeIfDone(tx *gorm.DB, messageID string, now time.Time) (bool, error) {
 	var open int64
 	err := tx.Model(&deliveryRow{}).Where("message_id = ? AND (status IN ? OR (route = ? AND kind <> ?))",
 		messageID, []string{StatusQueued, StatusDeferred}, directory.RouteExternal, KindNotice).Count(&open).Error
 	if err != nil || open > 0 {
-		return err
+		return false, err
 	}
 	return destroyKey(tx, messageID, now)
 }
 
-// destroyKey crypto-shreds a message: its data key is deleted.
-func destroyKey(tx *gorm.DB, messageID string, now time.Time) error {
+// destroyKey crypto-shreds a message: its data key is deleted. It reports
+// whether the message was shredded now rather than before.
+func destroyKey(tx *gorm.DB, messageID string, now time.Time) (bool, error) {
 	if err := tx.Where("message_id = ?", messageID).Delete(&dataKeyRow{}).Error; err != nil {
-		return err
+		return false, err
 	}
-	return tx.Model(&messageRow{}).Where("id = ? AND purged_at IS NULL", messageID).Update("purged_at", now).Error
+	res := tx.Model(&messageRow{}).Where("id = ? AND purged_at IS NULL", messageID).Update("purged_at", now)
+	return res.RowsAffected == 1, res.Error
 }
 
 // updateDelivery moves d to its new state unless it is final already.

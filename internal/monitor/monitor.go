@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/mailcheck"
 	"github.com/veilig/veilig/internal/outbox"
 	"github.com/veilig/veilig/internal/trust"
@@ -93,6 +94,8 @@ type Deps struct {
 	// process (database.DB.TryLock), so that of several processes on one
 	// database one checks at a time; it reports false when another holds it.
 	Lock func(ctx context.Context, fn func(ctx context.Context) error) (bool, error)
+	// Audit is the audit trail (optional; nil records nothing).
+	Audit audit.Recorder
 }
 
 // Config tunes the schedule. Zero values take the defaults.
@@ -156,6 +159,9 @@ func New(deps Deps, cfg Config) (*Monitor, error) {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.Audit == nil {
+		deps.Audit = audit.Discard{}
 	}
 	cfg, err := withDefaults(cfg)
 	if err != nil {
@@ -447,6 +453,7 @@ func (m *Monitor) tell(ctx context.Context, domain, orgID, kind, why string, r m
 		m.log.Error("monitor: event not recorded", "domain", domain, "kind", kind, "err", err)
 	}
 	m.log.Warn("monitor: "+kind, "domain", domain, "organisation", orgID, "reason", why)
+	m.record(ctx, domain, orgID, kind, why)
 	if m.deps.Admins == nil || m.deps.Mailer == nil || orgID == "" {
 		return
 	}

@@ -15,8 +15,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/veilig/veilig/internal/clientkey"
+	"gorm.io/gorm"
+
 	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/ratelimit"
 )
 
 // Errors. Verify and Issue wrap them with %w; test with errors.Is.
@@ -64,7 +66,7 @@ type Config struct {
 	MaxFailures     int              // wrong tries per subject before the lock [20]
 	IPMaxAttempts   int              // Verify calls per client per IPWindow [60]
 	IPWindow        time.Duration    // [15m]
-	MaxTrackedIPs   int              // clients the in-memory limiter remembers [10000]
+	MaxTrackedIPs   int              // unused: the per-client limit is kept in the database (internal/ratelimit) [10000]
 	Timeout         time.Duration    // per database operation [5s]
 	Now             func() time.Time // clock [time.Now]
 }
@@ -122,12 +124,12 @@ func (c Config) validate() error {
 }
 
 // Service issues and verifies codes. It is safe for concurrent use; the
-// per-client limit is per process.
+// per-client limit is shared by every process on the database.
 type Service struct {
 	db  *database.DB
 	cfg Config
 	log *slog.Logger
-	ips *clientkey.Limiter
+	ips *ratelimit.Limiter // verification attempts per client, shared by all processes
 }
 
 // New returns a Service over db (migrated to 00006 or later).
@@ -139,7 +141,15 @@ func New(db *database.DB, cfg Config, log *slog.Logger) (*Service, error) {
 	secret := append([]byte(nil), cfg.Secret...)
 	cfg.Secret = secret
 	return &Service{db: db, cfg: cfg, log: log,
-		ips: clientkey.NewLimiter(cfg.IPMaxAttempts, cfg.IPWindow, cfg.MaxTrackedIPs)}, nil
+		ips: ratelimit.NewLimiter(ratelimit.New(gormOf(db)), "otp:verify", cfg.IPMaxAttempts, cfg.IPWindow)}, nil
+}
+
+// gormOf is db's gorm handle; nil for nil (a service that is only configured).
+func gormOf(db *database.DB) *gorm.DB {
+	if db == nil {
+		return nil
+	}
+	return db.DB
 }
 
 // now is the clock in UTC at the database's precision (microseconds).

@@ -19,13 +19,17 @@ import (
 // *LimitError wrapping ErrTooManyAttempts when clientIP made too many attempts.
 func (s *Service) Verify(ctx context.Context, subject, code, clientIP string) error {
 	now := s.now()
-	if wait := s.ips.Take(now, clientIP); wait > 0 {
+	wait, err := s.ips.Take(ctx, now, clientIP)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		s.log.Warn("otp verify refused", "subject", subject, "client", clientIP, "err", ErrTooManyAttempts)
 		return &LimitError{RetryAfter: wait, Err: ErrTooManyAttempts}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	err := s.verify(s.db.WithContext(ctx), subject, strings.TrimSpace(code), now)
+	err = s.verify(s.db.WithContext(ctx), subject, strings.TrimSpace(code), now)
 	if err != nil {
 		s.log.Info("otp verify failed", "subject", subject, "client", clientIP, "err", err)
 		return err

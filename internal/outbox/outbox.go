@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/message"
@@ -89,6 +90,7 @@ type Deps struct {
 	Notices   NoticeRenderer // renders notices stored without content (optional)
 	Log       *slog.Logger
 	Now       func() time.Time
+	Audit     audit.Recorder // the audit trail (optional; nil records nothing)
 }
 
 // Outbox enqueues and works deliveries.
@@ -99,6 +101,7 @@ type Outbox struct {
 	notices   NoticeRenderer
 	log       *slog.Logger
 	now       func() time.Time
+	audit     audit.Recorder
 	client    *river.Client[*sql.Tx]
 }
 
@@ -121,8 +124,11 @@ func New(cfg Config, deps Deps) (*Outbox, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Audit == nil {
+		deps.Audit = audit.Discard{}
+	}
 	o := &Outbox{cfg: cfg, store: deps.Store, deliverer: deps.Deliverer, notices: deps.Notices,
-		log: deps.Log, now: deps.Now}
+		log: deps.Log, now: deps.Now, audit: deps.Audit}
 	if o.client, err = o.newClient(deps.DB); err != nil {
 		return nil, err
 	}

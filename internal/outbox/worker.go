@@ -294,6 +294,7 @@ func (o *Outbox) record(ctx context.Context, d message.Delivery, out message.Out
 		return err
 	}
 	o.logOutcome(d, out)
+	o.recordAudit(rctx, d, out)
 	if out.Status == message.StatusDeferred {
 		return &DeferredError{Reason: out.Reason, Next: out.NextAttemptAt}
 	}

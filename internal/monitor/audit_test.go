@@ -1,0 +1,64 @@
+package monitor_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/veilig/veilig/internal/audit"
+	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/mailcheck"
+	"github.com/veilig/veilig/internal/monitor"
+	"github.com/veilig/veilig/internal/testenv"
+	"github.com/veilig/veilig/internal/trust"
+)
+
+// eventLog is an audit.Recorder that keeps what it is given.
+type eventLog struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (l *eventLog) Record(_ context.Context, e audit.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+}
+
+func TestAuditSuspendAndRecover(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		addOrg(t, db, "org-a")
+		e := newEnv(t, db, monitor.Config{}, nil)
+		log := &eventLog{}
+		m, err := monitor.New(monitor.Deps{Store: e.store, Checker: e.checker, Log: testenv.Logger(t),
+			Now: e.clock.Now, Audit: log}, monitor.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.mon = m
+		e.pin(t, "a.test", "dane")
+		for _, r := range []struct {
+			report mailcheck.Report
+			wait   time.Duration
+		}{{good("a.test"), 0}, {noDANE("a.test"), day + day/10}, {good("a.test"), time.Hour}} {
+			e.clock.advance(r.wait)
+			e.checker.set("a.test", r.report)
+			e.checkDue(t, 1)
+		}
+		obj := audit.Object{Type: "domain", ID: "a.test"}
+		want := []audit.Event{
+			{Action: audit.ActionMonitor + trust.KindSuspended, Outcome: "success", Object: obj, OrganisationID: "org-a"},
+			{Action: audit.ActionMonitor + trust.KindRecovered, Outcome: "success", Object: obj, OrganisationID: "org-a"},
+		}
+		if diff := cmp.Diff(want, log.events, cmpopts.IgnoreFields(audit.Event{}, "Detail")); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		if len(log.events) == 2 && (log.events[0].Detail["reason"] == "" || log.events[1].Detail != nil) {
+			t.Errorf("details %v, %v; want the suspension's reason only", log.events[0].Detail, log.events[1].Detail)
+		}
+	})
+}
