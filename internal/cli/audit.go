@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/internal/audit"
+	"github.com/veilig/veilig/internal/database"
 )
 
 // errAuditBroken is what `veilig audit verify` returns when the trail does
@@ -117,4 +118,19 @@ func auditPurge(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "purged the payload of %d events; the chain is kept\n", n)
 		return nil
 	})
+}
+
+// purgeTrail removes audit payloads past their retention, in one process at a
+// time (the events keep their hashes, so the chain still verifies).
+func purgeTrail(ctx context.Context, s *setup, t *audit.Trail) {
+	_, err := s.db.TryLock(ctx, database.LockAuditPurge, func(ctx context.Context) error {
+		n, err := t.Purge(ctx, time.Now())
+		if err == nil && n > 0 {
+			s.log.Info("audit payloads purged past retention", "events", n)
+		}
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("audit purge failed", "err", err)
+	}
 }

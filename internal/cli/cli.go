@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/outbox"
@@ -86,6 +87,26 @@ type setup struct {
 	cfg config.Config
 	log *slog.Logger
 	db  *database.DB
+	// audit records what the command's services do; commands that write the
+	// trail set it (withTrail), the others leave it nil: nothing is recorded.
+	audit audit.Recorder
+}
+
+// recorder is s.audit, or one that records nothing.
+func (s *setup) recorder() audit.Recorder {
+	if s.audit == nil {
+		return audit.Discard{}
+	}
+	return s.audit
+}
+
+// withTrail opens the audit trail and makes it the setup's recorder.
+func (s *setup) withTrail() (*audit.Trail, error) {
+	t, err := openTrail(s)
+	if err == nil {
+		s.audit = t
+	}
+	return t, err
 }
 
 // load parses configuration (plus the command's own flags, registered by extra)

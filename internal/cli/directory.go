@@ -11,6 +11,7 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/directory/ldapsync"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/metrics"
@@ -35,7 +36,7 @@ func ldapConfig(c config.Config) ldapsync.Config {
 }
 
 // newSyncer returns the LDAP syncer, or nil when LDAP is not configured.
-func newSyncer(c config.Config, store *directory.Store, log *slog.Logger) (*ldapsync.Syncer, error) {
+func newSyncer(c config.Config, store *directory.Store, log *slog.Logger, rec audit.Recorder) (*ldapsync.Syncer, error) {
 	if c.LDAPURL == "" {
 		return nil, nil
 	}
@@ -43,6 +44,7 @@ func newSyncer(c config.Config, store *directory.Store, log *slog.Logger) (*ldap
 	if err != nil {
 		return nil, fmt.Errorf("LDAP configuration: %w", err)
 	}
+	sy.SetAudit(rec)
 	return sy, nil
 }
 
@@ -93,7 +95,10 @@ func directorySync(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer s.db.Close()
-	sy, err := newSyncer(s.cfg, directory.NewStore(s.db.DB, time.Now), s.log)
+	if _, err := s.withTrail(); err != nil {
+		return err
+	}
+	sy, err := newSyncer(s.cfg, directory.NewStore(s.db.DB, time.Now), s.log, s.recorder())
 	if err != nil {
 		return err
 	}
@@ -141,6 +146,10 @@ func directoryImport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.withTrail(); err != nil {
+		return err
+	}
+	sy.SetAudit(s.recorder())
 	run, err := sy.Import(ctx, f, file)
 	printRun(env, run)
 	return err

@@ -113,7 +113,7 @@ func (x *externalRoute) wire(s *setup, snd *sending, ring *seal.KeyRing) error {
 	x.service, err = external.New(external.Config{IdleTimeout: s.cfg.ViewerIdle, AbsoluteTimeout: s.cfg.ViewerAbsolute,
 		DailySMSCap: s.cfg.SMSDailyCap, PublicHost: public.Host, SMTPHostname: host},
 		external.Deps{DB: s.db, Messages: snd.messages, OTP: codes, SMS: sender, Queue: snd.outbox, Log: s.log,
-			Now: time.Now, Mail: mail, Notify: x.notify})
+			Now: time.Now, Mail: mail, Notify: x.notify, Audit: s.recorder()})
 	if err != nil {
 		return err
 	}

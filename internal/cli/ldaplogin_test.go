@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/directory"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
@@ -39,7 +40,7 @@ func TestLDAPLogin(t *testing.T) {
 			PublicURL: "http://veilig.test", TokenAudience: "veilig-api", AccessTokenTTL: 15 * time.Minute}
 		s := &setup{cfg: cfg, log: testenv.Discard(), db: db}
 		store := directory.NewStore(db.DB, time.Now)
-		sy, err := newSyncer(cfg, store, s.log)
+		sy, err := newSyncer(cfg, store, s.log, audit.Discard{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/internal/auth"
+	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/delivery"
 	"github.com/veilig/veilig/internal/enrolment"
 	"github.com/veilig/veilig/internal/mailcheck"
@@ -20,10 +21,6 @@ import (
 	"github.com/veilig/veilig/internal/seal"
 	"github.com/veilig/veilig/internal/trust"
 )
-
-// monitorLockKey is the advisory lock that lets one process of several on one
-// PostgreSQL run a monitoring pass at a time.
-const monitorLockKey = 0x7665696c69670007
 
 // partners is the wired enrolment and monitoring.
 type partners struct {
@@ -46,10 +43,10 @@ func newPartners(s *setup, a *app, store *directory.Store, ring *seal.KeyRing, h
 		return nil, err
 	}
 	lock := func(ctx context.Context, fn func(ctx context.Context) error) (bool, error) {
-		return s.db.TryLock(ctx, monitorLockKey, fn)
+		return s.db.TryLock(ctx, database.LockMonitor, fn)
 	}
 	p.monitor, err = monitor.New(monitor.Deps{Store: p.trust, Checker: p.checker, Directory: communityDomains{store},
-		Admins: orgAdmins{a.auth.Users()}, Mailer: a.send.outbox, Log: s.log, Lock: lock},
+		Admins: orgAdmins{a.auth.Users()}, Mailer: a.send.outbox, Log: s.log, Lock: lock, Audit: s.recorder()},
 		monitor.Config{Interval: s.cfg.MonitorEvery, Concurrency: s.cfg.MonitorWorkers})
 	return p, err
 }
@@ -63,7 +60,7 @@ func newEnrolment(s *setup, a *app, store *directory.Store, ring *seal.KeyRing, 
 		AutoAdmit: s.cfg.AutoAdmit, Floor: s.cfg.AutoAdmitFloor, PublicURL: s.cfg.PublicURL},
 		enrolment.Deps{DB: s.db, Resolver: mailcheck.NewDNS(s.cfg.DNSResolver, 0), Checker: p.checker,
 			Directory: store, Accounts: accounts{a.auth.Users()}, Trust: enrolmentTrust{p.trust, s.cfg.MonitorEvery},
-			Mailer: a.send.outbox, Log: s.log})
+			Mailer: a.send.outbox, Log: s.log, Audit: s.recorder()})
 }
 
 // checkRoots are the system roots plus VEILIG_DELIVERY_CA_FILE's, as the

@@ -81,6 +81,7 @@ func newSending(ctx context.Context, s *setup, live *directory.Live) (*sending, 
 	snd.ring = ring
 	snd.vault = message.NewVault(snd.blobs, ring)
 	snd.store = message.NewStore(s.db, time.Now, snd.vault)
+	snd.store.SetAudit(s.recorder())
 	snd.keys = dkim.NewKeys(s.db.DB, time.Now, dkim.WithLogger(s.log))
 	if snd.deliverer, err = newDeliverer(s, host); err != nil {
 		return nil, err
@@ -91,6 +92,7 @@ func newSending(ctx context.Context, s *setup, live *directory.Live) (*sending, 
 	snd.messages, err = message.New(message.Config{MaxRecipients: s.cfg.MaxRecipients, SMTPHostname: host,
 		External: externalConfig(s)},
 		message.Deps{DB: s.db, Vault: snd.vault, Signer: message.DKIM(snd.keys), Router: message.LiveRouter(live),
+			Audit: s.recorder(),
 			Queue: snd.outbox, Notifier: notifier{snd.external.notify}, Log: s.log})
 	if err != nil {
 		return nil, err
@@ -114,7 +116,8 @@ func (snd *sending) newOutbox(s *setup, host string) error {
 	}
 	snd.outbox, err = outbox.New(outbox.Config{Workers: s.cfg.DeliveryWorkers, MaxAge: s.cfg.DeliveryMaxAge,
 		SMTPHostname: host, JobTimeout: s.cfg.DeliveryTimeout, RescueAfter: s.cfg.DeliveryRescue},
-		outbox.Deps{DB: s.db, Store: snd.store, Deliverer: deliverer, Notices: snd.external.notices, Log: s.log})
+		outbox.Deps{DB: s.db, Store: snd.store, Deliverer: deliverer, Notices: snd.external.notices, Log: s.log,
+			Audit: s.recorder()})
 	return err
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/veilig/veilig/api/adapt"
 	"github.com/veilig/veilig/directory"
 	"github.com/veilig/veilig/directory/ldapsync"
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/auth"
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/database"
@@ -66,6 +67,7 @@ type app struct {
 	auth    *auth.Service
 	send    *sending
 	partner *partners
+	trail   *audit.Trail
 	handler http.Handler
 
 	submission *submission.Server
@@ -73,13 +75,16 @@ type app struct {
 
 func newApp(ctx context.Context, s *setup) (*app, error) {
 	a := &app{s: s, metrics: metrics.New()}
+	var err error
+	if a.trail, err = s.withTrail(); err != nil {
+		return nil, err
+	}
 	store := directory.NewStore(s.db.DB, time.Now)
 	a.live = directory.NewLive(store, s.log, time.Now)
 	if err := refreshIndex(ctx, a.live, a.metrics); err != nil {
 		return nil, err
 	}
-	var err error
-	if a.syncer, err = newSyncer(s.cfg, store, s.log); err != nil {
+	if a.syncer, err = newSyncer(s.cfg, store, s.log, s.recorder()); err != nil {
 		return nil, err
 	}
 	if a.auth, err = newAuth(ctx, s, store); err != nil {
@@ -125,7 +130,7 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 			Unlocker: a.send.unlocker(), Pages: append(a.send.pages(), add), Settings: a.send.store,
 			Detector: detector, Enrolments: adapt.Enrolments{S: a.partner.enrol},
 			Events: adapt.Trust{S: a.partner.trust}, Reports: adapt.Trust{S: a.partner.trust},
-			Users: a.auth.Users(), APIKeys: a.auth.APIKeys()})
+			Users: a.auth.Users(), APIKeys: a.auth.APIKeys(), Audit: a.trail})
 }
 
 // newAddins prepares the add-in files and manifests for PUBLIC_URL and returns
@@ -164,6 +169,8 @@ func (a *app) startBackground(ctx context.Context, outboxDone chan<- struct{}) {
 	}
 	go pruneTokens(ctx, a.auth, a.s)
 	a.partner.run(ctx, a.s)
+	go a.trail.Run(ctx)
+	go tick(ctx, 24*time.Hour, func() { purgeTrail(ctx, a.s, a.trail) })
 }
 
 // serveHTTP listens with timeouts on every phase and shuts down gracefully.

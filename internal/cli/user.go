@@ -58,7 +58,8 @@ func newAuth(ctx context.Context, s *setup, store *directory.Store) (*auth.Servi
 	cfg.Issuer = strings.TrimSuffix(s.cfg.PublicURL, "/")
 	cfg.Audience = s.cfg.TokenAudience
 	cfg.AccessTokenTTL = s.cfg.AccessTokenTTL
-	deps := auth.Deps{DB: s.db.DB, Organisations: organisationFinder{store}, Log: s.log, Now: time.Now}
+	deps := auth.Deps{DB: s.db.DB, Organisations: organisationFinder{store}, Log: s.log, Now: time.Now,
+		Audit: s.recorder()}
 	if s.cfg.LDAPURL != "" {
 		a, err := ldapsync.NewAuthenticator(ldapConfig(s.cfg), s.log)
 		if err != nil {
@@ -88,6 +89,9 @@ func userAdd(ctx context.Context, env Env, args []string) error {
 	}
 	password, err := readPassword(env)
 	if err != nil {
+		return err
+	}
+	if _, err := s.withTrail(); err != nil {
 		return err
 	}
 	svc, err := newAuth(ctx, s, directory.NewStore(s.db.DB, time.Now))

@@ -8,6 +8,8 @@ import (
 // Lock keys for TryLock; one per kind of singleton work.
 const (
 	LockDirectorySync int64 = 0x7665696c69670001 // "veilig" + 1
+	LockMonitor       int64 = 0x7665696c69670007 // one monitoring pass at a time
+	LockAuditPurge    int64 = 0x7665696c69670008 // one audit retention purge at a time
 )
 
 // TryLock runs fn while holding a cluster-wide lock named by key, so that of

@@ -73,6 +73,13 @@ func TestEndToEnd(t *testing.T) {
 	if found := delivered(t, e.lab.ee, mismatchRcpt, ""); len(found) != 0 {
 		t.Errorf("%d message(s) for %s reached the MX despite the TLSA mismatch", len(found), mismatchRcpt)
 	}
+	// Everything above, from several processes and a kill -9, is one linear,
+	// verifiable audit trail.
+	out := e.v.run(t, "", "audit", "verify")
+	if !strings.Contains(out, "the trail verifies") || strings.Contains(out, "\n0 events") {
+		t.Errorf("audit verify: %s", out)
+	}
+	t.Logf("audit verify: %s", strings.TrimSpace(out))
 	t.Logf("total: %s", time.Since(begin).Round(time.Millisecond))
 }
 
