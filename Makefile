@@ -1,5 +1,9 @@
 # Veilig — see README.md. Every target is self-contained on a Debian machine with Go.
 GO            ?= go
+# Builds and tests use Go 1.27.3, which the go command fetches from the module
+# proxy (the standard library of 1.26.8 has vulnerabilities govulncheck reports;
+# docs/decisions.md). go.mod stays at language version 1.26.
+export GOTOOLCHAIN ?= go1.27.3
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin/veilig
 

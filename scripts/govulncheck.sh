@@ -13,6 +13,7 @@
 # status 3 when one does (imported-but-uncalled ones are listed, not failed); anything else when the scan could not run — the
 # script never passes without having scanned.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # as the Makefile; see docs/decisions.md
 
 VULN_VERSION="${VULN_VERSION:-v1.9.0}"
 VULNDB_VERSION="${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}"
@@ -43,6 +44,6 @@ echo "govulncheck.sh: database $(cat "$cache/index/db.json") from vulndb ${VULND
 
 
 # Installed rather than `go run` so that its exit status (3) reaches the caller.
-bindir="${cache%/*}/bin-${VULN_VERSION}"
+bindir="${cache%/*}/bin-${VULN_VERSION}-$("$GO" env GOVERSION)"
 [ -x "$bindir/govulncheck" ] || GOBIN="$bindir" "$GO" install "golang.org/x/vuln/cmd/govulncheck@${VULN_VERSION}"
 exec "$bindir/govulncheck" -db "file://${cache}" "${@:-./...}"

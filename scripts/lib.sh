@@ -4,6 +4,9 @@
 
 log() { printf '==> %s\n' "$*" >&2; }
 
+# The Go toolchain every script builds and tests with (see the Makefile).
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+
 # ensure_packages PKG... installs the Debian packages that are missing (root only).
 ensure_packages() {
 	local missing=() p

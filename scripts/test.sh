@@ -39,3 +39,7 @@ fi
 log "go test $PACKAGES"
 # shellcheck disable=SC2086 # PACKAGES may name several patterns
 go test -count=1 -timeout 25m "$@" $PACKAGES
+if [ "$PACKAGES" = ./... ]; then
+	log "govulncheck (offline database from golang.org/x/vulndb)"
+	scripts/govulncheck.sh
+fi
