@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +23,11 @@ const maxTokenBytes = 8 << 10
 // forbiddenHeaders are header parameters that would let a token choose its own key
 // or demand extensions; tokens carrying any of them are refused outright.
 var forbiddenHeaders = [...]string{"jku", "jwk", "x5u", "x5c", "crit"}
+
+// numericDateClaims are the registered claims RFC 7519 §2 and §4.1.4–§4.1.6
+// define as a NumericDate, that is a JSON number. jwt.NumericDate also takes
+// a quoted number ("9999999999"), so checkNumericDates refuses those first.
+var numericDateClaims = [...]string{"exp", "nbf", "iat"}
 
 // accessClaims are the claims of an access token (RFC 9068 §2.2).
 type accessClaims struct {
@@ -110,6 +118,9 @@ func (a *accessTokens) verify(ctx context.Context, raw string) (Principal, error
 	if raw == "" || len(raw) > maxTokenBytes {
 		return Principal{}, fmt.Errorf("%w: empty or oversized", ErrInvalidToken)
 	}
+	if err := checkNumericDates(raw); err != nil {
+		return Principal{}, err
+	}
 	claims := &accessClaims{}
 	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		return a.keyFor(ctx, t)
@@ -122,6 +133,47 @@ func (a *accessTokens) verify(ctx context.Context, raw string) (Principal, error
 	}
 	return Principal{UserID: claims.Subject, Email: claims.Email, OrganisationID: claims.Org,
 		Role: claims.Role, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// checkNumericDates refuses a token whose payload has exp, nbf or iat with a
+// value that is not a JSON number (a string, null, ...). Member names are
+// compared without case, as encoding/json matches them to the claim fields.
+// It only reads the payload; the parser checks the signature afterwards.
+func checkNumericDates(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: not three segments", ErrInvalidToken)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("%w: payload: %w", ErrInvalidToken, err)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &members); err != nil {
+		return fmt.Errorf("%w: payload: %w", ErrInvalidToken, err)
+	}
+	for name, value := range members {
+		if isNumericDateClaim(name) && !isJSONNumber(value) {
+			return fmt.Errorf("%w: claim %q is not a JSON number", ErrInvalidToken, name)
+		}
+	}
+	return nil
+}
+
+func isNumericDateClaim(name string) bool {
+	for _, c := range numericDateClaims {
+		if strings.EqualFold(name, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// isJSONNumber reports whether v, valid JSON, is a number: the only JSON
+// values that start with '-' or a digit.
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))
 }
 
 // keyFor checks the header and finds the key by kid in our own keyring only.

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,6 +222,75 @@ func TestAccessTokenLeeway(t *testing.T) {
 			t.Errorf("past leeway: %v, want ErrInvalidToken wrapping jwt.ErrTokenExpired", err)
 		}
 	})
+}
+
+// TestAccessTokenNumericDates: RFC 7519 §2 defines exp, nbf and iat as JSON
+// numbers. jwt.NumericDate also takes a quoted number, so a token signed
+// with our own key whose exp is "9999999999" must still be refused, in any
+// letter case encoding/json would match.
+func TestAccessTokenNumericDates(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, testConfig(), nil)
+		ctx := context.Background()
+		u := e.createUser(t, "jan@utrecht.example", RoleSender, "")
+		key, err := e.svc.keys.signer(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := map[string]any{"typ": "at+jwt", "kid": key.kid}
+		now := e.clock.Now().Unix()
+		future, past := strconv.FormatInt(now+3600, 10), strconv.FormatInt(now-60, 10)
+		for _, tc := range []struct {
+			name string
+			set  map[string]any
+			ok   bool
+		}{
+			{"numbers (control)", nil, true},
+			{"fractional exp (control)", map[string]any{"exp": float64(now+3600) + 0.5}, true},
+			{"exp as a string", map[string]any{"exp": "9999999999"}, false},
+			{"exp as a string, in time", map[string]any{"exp": future}, false},
+			{"nbf as a string", map[string]any{"nbf": past}, false},
+			{"iat as a string", map[string]any{"iat": past}, false},
+			{"exp null", map[string]any{"exp": nil}, false},
+			{"nbf null", map[string]any{"nbf": nil}, false},
+			{"exp as a bool", map[string]any{"exp": true}, false},
+			{"exp as an array", map[string]any{"exp": []int64{now + 3600}}, false},
+			{"EXP as a string, no exp", map[string]any{"exp": nil, "EXP": "9999999999"}, false},
+			{"eXp as a string beside exp", map[string]any{"eXp": "9999999999"}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				raw := forge(t, jwt.SigningMethodEdDSA, key.private, hdr, rawClaims(t, validClaims(e, u), tc.set))
+				_, err := e.svc.Verify(ctx, raw)
+				if tc.ok && err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if !tc.ok && !errors.Is(err, ErrInvalidToken) {
+					t.Fatalf("Verify = %v, want ErrInvalidToken", err)
+				}
+			})
+		}
+	})
+}
+
+// rawClaims is c as a JSON object with set's members added or replaced (a
+// nil value is JSON null, except that a nil "exp" beside "EXP" removes it).
+func rawClaims(t *testing.T, c *accessClaims, set map[string]any) jwt.MapClaims {
+	t.Helper()
+	b, err := json.Marshal(c)
+	m := jwt.MapClaims{}
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		m[k] = v
+	}
+	if _, ok := set["EXP"]; ok {
+		delete(m, "exp")
+	}
+	return m
 }
 
 func TestKeyRotation(t *testing.T) {

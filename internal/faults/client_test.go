@@ -90,6 +90,8 @@ type draft struct {
 	Bcc     []string `json:"bcc,omitempty"`
 	Subject string   `json:"subject"`
 	Text    string   `json:"text,omitempty"`
+	// Phones maps an external recipient to the mobile number its code goes to.
+	Phones map[string]string `json:"phones,omitempty"`
 }
 
 type attachment struct {

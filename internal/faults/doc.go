@@ -10,9 +10,12 @@
 // as the previous sync left it); the recipient's MX refusing connections for a
 // while (RFC 5321 §4.5.4.1: deferred, retried, delivered once); the validating
 // resolver down (RFC 7672 §2.1: a DANE domain defers and never falls back to
-// PKIX or plaintext); and kill -9 of one of two serve processes sharing
-// PostgreSQL during a burst (the survivor serves on and the dead one's
-// deliveries are rescued).
+// PKIX or plaintext); the SMS provider timing out while an external recipient
+// asks for a one-time code (the viewer answers with its error page once the SMS
+// client gives up, the organisation's daily SMS count is given back, and a new
+// request succeeds once the provider answers); and kill -9 of one of two serve
+// processes sharing PostgreSQL during a burst (the survivor serves on and the
+// dead one's deliveries are rescued).
 //
 // The tests live in _test files; this package has no non-test code.
 package faults

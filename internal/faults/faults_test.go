@@ -46,6 +46,7 @@ func TestFaults(t *testing.T) {
 		{"PostgreSQL stopped under load", e.postgresDown},
 		{"LDAP killed mid-sync", e.ldapKilled},
 		{"recipient MX and DNS resolver down, then back", e.peersDown},
+		{"SMS provider timing out", e.smsTimeout},
 		{"kill -9 of one of two serve processes", e.killOneOfTwo},
 	}
 	for _, sc := range scenarios {

@@ -57,6 +57,7 @@ func startLab(t *testing.T) *lab {
 		{Name: domainMain, Signed: true, Records: []string{"@ MX 10 mx", "mx A " + mainIP, tlsa}},
 		{Name: domainMXDown, Signed: true, Records: []string{"@ MX 10 mx", "mx A " + mxDownIP, tlsa}},
 		{Name: domainDNSDown, Signed: true, Records: []string{"@ MX 10 mx", "mx A " + mainIP, tlsa}},
+		{Name: domainExtern, Signed: true, Records: []string{"@ MX 10 mx." + domainMain + "."}},
 	})
 	l.dnsFwd = startDNSRelay(t, l.dns.ResolverAddr())
 	return l
@@ -80,8 +81,14 @@ func communityLDIF() string {
 // migrate`, `veilig directory import` and the sender's account.
 func prepare(t *testing.T, l *lab, dbURL, password string) *veilig {
 	t.Helper()
+	return prepareWith(t, l, buildBinary(t), dbURL, password)
+}
+
+// prepareWith is prepare with a binary already built.
+func prepareWith(t *testing.T, l *lab, bin, dbURL, password string) *veilig {
+	t.Helper()
 	dir := t.TempDir()
-	v := &veilig{bin: buildBinary(t), dir: dir, vars: map[string]string{
+	v := &veilig{bin: bin, dir: dir, vars: map[string]string{
 		"VEILIG_DATABASE_URL":        dbURL,
 		"VEILIG_DATA_DIR":            filepath.Join(dir, "data"),
 		"VEILIG_LOG_FORMAT":          "text",

@@ -40,6 +40,7 @@ func TestBinary(t *testing.T) {
 				{"header injection", x.headerInjection},
 				{"file names served", x.fileNames},
 				{"OTP brute force and SMS pumping", x.otpAbuse},
+				{"enrolment spam", x.enrolmentSpam},
 				{"security headers on HTML", x.htmlHeaders},
 				{"canary search", x.canarySearch}, // last: it reads everything the others left
 			} {

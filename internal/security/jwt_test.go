@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -220,6 +221,13 @@ func jwtCases(t *testing.T, e *jwtEnv) []jwtCase {
 			"iat": now.Add(-2 * time.Hour).Unix(), "nbf": now.Add(-2 * time.Hour).Unix()}), nil)},
 		{"future nbf", e.token(t, e.header(nil), e.claimsWith(map[string]any{"nbf": now.Add(time.Hour).Unix()}), nil)},
 		{"future iat", e.token(t, e.header(nil), e.claimsWith(map[string]any{"iat": now.Add(time.Hour).Unix()}), nil)},
+		// RFC 7519 §2: a NumericDate is a JSON number, never a quoted one
+		// (which golang-jwt's NumericDate would take).
+		{"exp as a string", e.token(t, e.header(nil), e.claimsWith(map[string]any{"exp": "9999999999"}), nil)},
+		{"exp as a string, in time", e.token(t, e.header(nil), e.claimsWith(map[string]any{"exp": fmt.Sprint(now.Add(10 * time.Minute).Unix())}), nil)},
+		{"nbf as a string", e.token(t, e.header(nil), e.claimsWith(map[string]any{"nbf": fmt.Sprint(now.Unix())}), nil)},
+		{"iat as a string", e.token(t, e.header(nil), e.claimsWith(map[string]any{"iat": fmt.Sprint(now.Unix())}), nil)},
+		{"EXP as a string, no exp", e.token(t, e.header(nil), e.claimsWith(map[string]any{"exp": nil, "EXP": "9999999999"}), nil)},
 		{"altered payload, original signature", parts[0] + "." + b64JSON(t, altered) + "." + parts[2]},
 		{"truncated signature", e.valid[:len(e.valid)-4]},
 		{"oversized header", e.token(t, e.header(map[string]any{"pad": strings.Repeat("A", 9<<10)}), e.claimsWith(nil), nil)},
