@@ -195,7 +195,7 @@ type Config struct {
 	ClientSalt     []byte        // HMAC key for client addresses, at least 16 bytes (required)
 	ExpireAfter    time.Duration // an enrolment not decided by then expires [14 days]
 	ClientLimit    int           // creations per client per LimitWindow [5]
-	AttemptLimit   int           // attempts (refused ones too) per client per LimitWindow, per process [20]
+	AttemptLimit   int           // attempts (refused ones too) per client per LimitWindow, shared in the database [20]
 	DomainLimit    int           // creations claiming one domain per LimitWindow [3]
 	LimitWindow    time.Duration // [1h]
 	VerifyCooldown time.Duration // at most one verification per enrolment per cooldown [30s]

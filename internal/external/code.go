@@ -140,6 +140,8 @@ func codeError(err error) error {
 		return &viewer.CodeError{Remaining: we.Remaining}
 	case errors.Is(err, otp.ErrWrongCode):
 		return &viewer.CodeError{Remaining: 1}
+	case sms.IsTemporary(err), errors.Is(err, errCodeMailLater):
+		return fmt.Errorf("%w: %w", viewer.ErrUnavailable, err) // nothing used up: try again shortly
 	}
 	return err
 }

@@ -61,8 +61,15 @@ func (s *Service) codeMailFailed(ctx context.Context, l message.Link, res delive
 	s.log.Warn("one-time code e-mail not delivered", "delivery", l.DeliveryID, "outcome", res.Outcome.String(),
 		"reason", res.Reason)
 	_ = s.store.RecordSMSStatus(ctx, l.DeliveryID, "e-mail: failed: "+res.Outcome.String())
+	if res.Outcome == delivery.Temporary {
+		return fmt.Errorf("%w: %w: %s", ErrCodeMail, errCodeMailLater, res.Outcome)
+	}
 	return fmt.Errorf("%w: %s", ErrCodeMail, res.Outcome)
 }
+
+// errCodeMailLater marks a code e-mail the recipient's server deferred: the
+// viewer says to try again shortly.
+var errCodeMailLater = errors.New("external: code e-mail deferred")
 
 // mailCode composes, signs and delivers the code e-mail to l's recipient, from
 // the null reverse-path: a bounce would carry the code back to someone else

@@ -18,6 +18,9 @@ var (
 	ErrInvalid     = errors.New("viewer: invalid input")     // reply text empty, attachment too large, …
 	ErrNotFound    = errors.New("viewer: not found")         // attachment index out of range
 	ErrInactive    = errors.New("viewer: link not active")   // withdrawn, expired or locked: show the state page
+	// ErrUnavailable: the code could not be sent now (the SMS provider or the
+	// mail route failed temporarily); nothing was used up, try again shortly.
+	ErrUnavailable = errors.New("viewer: code could not be sent now")
 )
 
 // Link states: anything but StateActive shows its own page and nothing else.

@@ -171,6 +171,10 @@ func (v *Viewer) renderError(c *gin.Context, op string, err error) {
 		p := v.notice(c, "notfound")
 		p.ShowBack = true
 		v.render(c, http.StatusNotFound, "notice", p)
+	case errors.Is(err, ErrUnavailable):
+		v.cfg.Log.WarnContext(c.Request.Context(), "viewer: code not sent", "op", op, "err", err)
+		c.Header("Retry-After", "60")
+		v.render(c, http.StatusServiceUnavailable, "notice", v.notice(c, "unavailable"))
 	case errors.Is(err, context.Canceled):
 		c.Status(499) // client went away; nothing to render
 	default:
