@@ -1,10 +1,8 @@
 package ldapsync
 
 import (
-	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +14,13 @@ import (
 	"github.com/veilig/veilig/internal/testenv"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
 func TestAuditRecordsSyncRuns(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		sy, err := NewSyncer(Config{}, directory.NewStore(db.DB, time.Now), testenv.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		log := &eventLog{}
+		log := &audit.Memory{}
 		sy.SetAudit(log)
 		run, err := sy.Import(ctxT(t), strings.NewReader(fixture()), "canary-file.ldif")
 		if err != nil {
@@ -46,7 +32,7 @@ func TestAuditRecordsSyncRuns(t *testing.T) {
 			Detail: map[string]string{"kind": directory.RunImport, "outcome": directory.OutcomeSucceeded,
 				"organisations": itoa(run.Organisations), "people": itoa(run.People), "deleted": itoa(run.Deleted),
 				"skipped": itoa(run.Skipped)}}}
-		if diff := cmp.Diff(want, log.events); diff != "" {
+		if diff := cmp.Diff(want, log.Events()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
 		if run.People == 0 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,29 +14,8 @@ import (
 	"github.com/veilig/veilig/internal/testenv"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-// take returns the events recorded since the last take.
-func (l *eventLog) take() []audit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.events
-	l.events = nil
-	return out
-}
-
 // auditedService is a service on a seeded database recording into log.
-func auditedService(t *testing.T, db *database.DB, log *eventLog) *Service {
+func auditedService(t *testing.T, db *database.DB, log *audit.Memory) *Service {
 	t.Helper()
 	seedOrganisations(t, db)
 	svc, err := New(context.Background(), testConfig(), Deps{DB: db.DB, Organisations: testOrganisations,
@@ -75,14 +53,14 @@ const (
 
 func TestAuditEvents(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
-		log := &eventLog{}
+		log := &audit.Memory{}
 		svc := auditedService(t, db, log)
 		var all []audit.Event
 		ctx := audit.WithActor(context.Background(), audit.Actor{IP: "198.51.100.1", UserAgent: clientUA})
 		step := func(name string, do func() []string, want func() []brief) {
 			t.Helper()
 			secrets := do()
-			got := log.take()
+			got := log.Take()
 			all = append(all, got...)
 			if d := cmp.Diff(want(), briefs(got)); d != "" {
 				t.Errorf("%s: events (-want +got):\n%s", name, d)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +14,10 @@ import (
 	"github.com/veilig/veilig/internal/testenv"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) take() []audit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.events
-	l.events = nil
-	return out
-}
-
 func TestAuditEnrolmentSteps(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db, Config{ExpireAfter: 48 * time.Hour})
-		log := &eventLog{}
+		log := &audit.Memory{}
 		e.svc.d.Audit = log
 		op := audit.Actor{UserID: "op-1", Role: "operator", IP: "192.0.2.50"}
 		ctx := audit.WithActor(context.Background(), op)
@@ -75,7 +54,7 @@ func TestAuditEnrolmentSteps(t *testing.T) {
 			ev("created", old.ID, "", none, map[string]string{"domains": "1"}),
 			ev("expired", old.ID, "", none, nil),
 		}
-		events := log.take()
+		events := log.Take()
 		if diff := cmp.Diff(want, events); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,28 +16,8 @@ import (
 	"github.com/veilig/veilig/internal/viewer"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) take() []audit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.events
-	l.events = nil
-	return out
-}
-
 // audited is e's back end recording into log.
-func (e *env) audited(t *testing.T, log *eventLog) *external.Service {
+func (e *env) audited(t *testing.T, log *audit.Memory) *external.Service {
 	t.Helper()
 	ext, err := external.New(external.Config{IdleTimeout: idle, AbsoluteTimeout: absolute, DailySMSCap: 100,
 		PublicHost: host}, external.Deps{DB: e.db, Messages: e.msgs, OTP: e.codes, SMS: e.sms, Queue: e.queue,
@@ -58,7 +37,7 @@ const (
 func TestAuditViewerActions(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		ext := e.audited(t, log)
 		d := draft()
 		d.Attachments = append(d.Attachments, attachment(canaryFile, "text/plain", []byte("canary attachment")))
@@ -85,7 +64,7 @@ func TestAuditViewerActions(t *testing.T) {
 		check(t, body.Close())
 		check(t, ext.SendReply(ctx, sess, viewer.Reply{Text: canaryReply}))
 
-		got := log.take()
+		got := log.Take()
 		var reply string
 		if len(got) == 6 {
 			reply = got[5].Detail["reply"]

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +16,8 @@ import (
 	"github.com/veilig/veilig/internal/testenv"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) take() []audit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.events
-	l.events = nil
-	return out
-}
-
 // auditedService is e's service recording into log.
-func auditedService(t *testing.T, e *env, log *eventLog) *message.Service {
+func auditedService(t *testing.T, e *env, log *audit.Memory) *message.Service {
 	t.Helper()
 	svc, err := message.New(message.Config{MaxRecipients: 5, SMTPHostname: host},
 		message.Deps{DB: e.db, Vault: e.vault, Signer: e.signed, Router: e.router, Queue: e.queue,
@@ -54,7 +33,7 @@ const canaryFile = "canary-dossier-Jansen.txt"
 func TestAuditMessageLifecycle(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		svc := auditedService(t, e, log)
 		from := e.sender(senderA)
 		actor := audit.Actor{UserID: from.UserID, OrganisationID: e.orgA, Role: "sender", IP: "192.0.2.9"}
@@ -81,7 +60,7 @@ func TestAuditMessageLifecycle(t *testing.T) {
 			{Action: audit.ActionExpired, Outcome: "success", Object: obj(expired), OrganisationID: e.orgA},
 			{Action: audit.ActionShredded, Outcome: "success", Object: obj(expired), OrganisationID: e.orgA},
 		}
-		got := log.take()
+		got := log.Take()
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
@@ -93,10 +72,10 @@ func TestAuditMessageLifecycle(t *testing.T) {
 func TestAuditSubmitWithoutActor(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		from := e.sender(senderA)
 		accept(t, auditedService(t, e, log), context.Background(), from, draft(recipient))
-		got := log.take()
+		got := log.Take()
 		want := audit.Actor{UserID: from.UserID, OrganisationID: e.orgA}
 		if len(got) != 1 || got[0].Actor != want {
 			t.Errorf("events %+v, want one by %+v", got, want)
@@ -146,7 +125,7 @@ func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
 func TestAuditSettingsChanged(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		admin := audit.Actor{UserID: "admin-1", OrganisationID: e.orgA, Role: "org-admin", IP: "192.0.2.3"}
 		ctx := audit.WithActor(context.Background(), admin)
 		set := message.DefaultSettings()
@@ -156,7 +135,7 @@ func TestAuditSettingsChanged(t *testing.T) {
 			Object: audit.Object{Type: "organisation", ID: e.orgA}, OrganisationID: e.orgA,
 			Detail: map[string]string{"self_copy": "true", "show_subject": "false", "expiry_days": "30",
 				"notify_first_open": "false", "sms_daily_cap": "-1", "email_code_allowed": "true"}}}
-		if diff := cmp.Diff(want, log.take()); diff != "" {
+		if diff := cmp.Diff(want, log.Take()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
 	})

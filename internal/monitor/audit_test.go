@@ -1,8 +1,6 @@
 package monitor_test
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +15,11 @@ import (
 	"github.com/veilig/veilig/internal/trust"
 )
 
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
 func TestAuditSuspendAndRecover(t *testing.T) {
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		addOrg(t, db, "org-a")
 		e := newEnv(t, db, monitor.Config{}, nil)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		m, err := monitor.New(monitor.Deps{Store: e.store, Checker: e.checker, Log: testenv.Logger(t),
 			Now: e.clock.Now, Audit: log}, monitor.Config{})
 		if err != nil {
@@ -54,11 +40,11 @@ func TestAuditSuspendAndRecover(t *testing.T) {
 			{Action: audit.ActionMonitor + trust.KindSuspended, Outcome: "success", Object: obj, OrganisationID: "org-a"},
 			{Action: audit.ActionMonitor + trust.KindRecovered, Outcome: "success", Object: obj, OrganisationID: "org-a"},
 		}
-		if diff := cmp.Diff(want, log.events, cmpopts.IgnoreFields(audit.Event{}, "Detail")); diff != "" {
+		if diff := cmp.Diff(want, log.Events(), cmpopts.IgnoreFields(audit.Event{}, "Detail")); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
-		if len(log.events) == 2 && (log.events[0].Detail["reason"] == "" || log.events[1].Detail != nil) {
-			t.Errorf("details %v, %v; want the suspension's reason only", log.events[0].Detail, log.events[1].Detail)
+		if len(log.Events()) == 2 && (log.Events()[0].Detail["reason"] == "" || log.Events()[1].Detail != nil) {
+			t.Errorf("details %v, %v; want the suspension's reason only", log.Events()[0].Detail, log.Events()[1].Detail)
 		}
 	})
 }

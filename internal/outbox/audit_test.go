@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,26 +15,6 @@ import (
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/testenv"
 )
-
-// eventLog is an audit.Recorder that keeps what it is given.
-type eventLog struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (l *eventLog) Record(_ context.Context, e audit.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) take() []audit.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.events
-	l.events = nil
-	return out
-}
 
 func TestAuditRecordsEachAttempt(t *testing.T) {
 	tests := []struct {
@@ -56,7 +35,7 @@ func TestAuditRecordsEachAttempt(t *testing.T) {
 	}
 	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
 		e := newEnv(t, db, testConfig(), nil)
-		log := &eventLog{}
+		log := &audit.Memory{}
 		e.o.audit = log
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -67,7 +46,7 @@ func TestAuditRecordsEachAttempt(t *testing.T) {
 				want := []audit.Event{{Action: audit.ActionDeliveryAttempt, Outcome: tt.outcome,
 					Object: audit.Object{Type: "delivery", ID: id}, OrganisationID: e.from.OrganisationID,
 					Detail: tt.detail}}
-				got := log.take()
+				got := log.Take()
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("events (-want +got):\n%s", d)
 				}
@@ -95,7 +74,7 @@ func TestAuditRecordsNotification(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := &eventLog{}
+			log := &audit.Memory{}
 			o := &Outbox{audit: log}
 			tt.d.ID, tt.d.MessageID, tt.d.SenderOrganisationID, tt.d.Domain = "d1", "m1", "org-a", "x.example"
 			o.recordAudit(context.Background(), tt.d, tt.out)
@@ -105,7 +84,7 @@ func TestAuditRecordsNotification(t *testing.T) {
 					Object: audit.Object{Type: "delivery", ID: "d1"}, OrganisationID: "org-a",
 					Detail: map[string]string{"message": "m1", "domain": "x.example"}}}
 			}
-			if d := cmp.Diff(want, log.take()); d != "" {
+			if d := cmp.Diff(want, log.Take()); d != "" {
 				t.Errorf("events (-want +got):\n%s", d)
 			}
 		})
