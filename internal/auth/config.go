@@ -39,7 +39,6 @@ type RateLimitConfig struct {
 	AccountForgetAfter  time.Duration // an account's failures are forgotten after this idle time; default 24h
 	ClientPerMinute     int           // sustained failed attempts per client address (IPv6: per /64); default 30
 	ClientBurst         int           // failed attempts a client address may make at once; default 30
-	MaxTrackedKeys      int           // unused since the counters moved to the database (expired rows are swept); kept for compatibility
 }
 
 // DefaultConfig returns the defaults, without Issuer and Audience.
@@ -61,7 +60,6 @@ func DefaultConfig() Config {
 			AccountForgetAfter:  24 * time.Hour,
 			ClientPerMinute:     30,
 			ClientBurst:         30,
-			MaxTrackedKeys:      100_000,
 		},
 	}
 }
@@ -91,7 +89,6 @@ func (r RateLimitConfig) withDefaults(d RateLimitConfig) RateLimitConfig {
 	setDuration(&r.AccountForgetAfter, d.AccountForgetAfter)
 	setInt(&r.ClientPerMinute, d.ClientPerMinute)
 	setInt(&r.ClientBurst, d.ClientBurst)
-	setInt(&r.MaxTrackedKeys, d.MaxTrackedKeys)
 	return r
 }
 
@@ -127,7 +124,7 @@ func (c Config) validate() error {
 
 func (r RateLimitConfig) validate() error {
 	if r.AccountFreeFailures < 0 || r.AccountBaseDelay < 0 || r.AccountMaxDelay < r.AccountBaseDelay ||
-		r.AccountForgetAfter < 0 || r.ClientPerMinute < 0 || r.ClientBurst < 1 || r.MaxTrackedKeys < 1 {
+		r.AccountForgetAfter < 0 || r.ClientPerMinute < 0 || r.ClientBurst < 1 {
 		return fmt.Errorf("%w: rate limits", ErrInvalidConfig)
 	}
 	return nil

@@ -115,7 +115,7 @@ func TestStrangerCannotLockOut(t *testing.T) {
 
 func TestAccountForgetAfter(t *testing.T) {
 	l := testLimiter(t, RateLimitConfig{AccountFreeFailures: 1, AccountBaseDelay: time.Hour, AccountMaxDelay: time.Hour,
-		AccountForgetAfter: 2 * time.Hour, ClientPerMinute: 100, ClientBurst: 100, MaxTrackedKeys: 10})
+		AccountForgetAfter: 2 * time.Hour, ClientPerMinute: 100, ClientBurst: 100})
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	_ = l.begin(ctx, now, "192.0.2.1", "jan@utrecht.example")
 	if err := l.begin(ctx, now.Add(time.Minute), "192.0.2.1", "jan@utrecht.example"); !errors.Is(err, ErrRateLimited) {

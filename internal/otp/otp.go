@@ -66,7 +66,6 @@ type Config struct {
 	MaxFailures     int              // wrong tries per subject before the lock [20]
 	IPMaxAttempts   int              // Verify calls per client per IPWindow [60]
 	IPWindow        time.Duration    // [15m]
-	MaxTrackedIPs   int              // unused: the per-client limit is kept in the database (internal/ratelimit) [10000]
 	Timeout         time.Duration    // per database operation [5s]
 	Now             func() time.Time // clock [time.Now]
 }
@@ -96,7 +95,6 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxCodeFailures, 5)
 	def(&c.MaxFailures, 20)
 	def(&c.IPMaxAttempts, 60)
-	def(&c.MaxTrackedIPs, 10000)
 	dur(&c.TTL, 10*time.Minute)
 	dur(&c.IssueWindow, 15*time.Minute)
 	dur(&c.IPWindow, 15*time.Minute)
@@ -117,7 +115,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: ttl %s over 10 minutes", ErrConfig, c.TTL)
 	case c.MaxIssued < 1 || c.MaxCodeFailures < 1 || c.MaxFailures < 1 || c.IPMaxAttempts < 1:
 		return fmt.Errorf("%w: limits must be positive", ErrConfig)
-	case c.IssueWindow < 0 || c.IPWindow < 0 || c.MaxTrackedIPs < 1 || c.Timeout < 0:
+	case c.IssueWindow < 0 || c.IPWindow < 0 || c.Timeout < 0:
 		return fmt.Errorf("%w: negative window, timeout or table size", ErrConfig)
 	}
 	return nil

@@ -257,7 +257,7 @@ func (s Schedule) capShift() int {
 
 // Limiter allows Max attempts per client address (see package clientkey: an IPv4
 // address or an IPv6 /64) and window, across all processes; the shared
-// counterpart of clientkey.Limiter.
+// counterpart of the in-memory per-client limiter it replaced.
 type Limiter struct {
 	store  *Store
 	name   string
