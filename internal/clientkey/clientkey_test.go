@@ -8,7 +8,7 @@ import (
 func TestOf(t *testing.T) {
 	tests := []struct{ a, b string }{
 		{"2001:db8::1", "[2001:db8::2]:443"}, // same /64
-		{"192.0.2.1", "::ffff:192.0.2.1"},   // mapped IPv4
+		{"192.0.2.1", "::ffff:192.0.2.1"},    // mapped IPv4
 		{"192.0.2.1", "192.0.2.1:8080"},
 	}
 	for _, tc := range tests {
