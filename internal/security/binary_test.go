@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veilig/veilig/internal/testenv"
 )
@@ -181,14 +182,14 @@ func (x *suite) fixtures(t *testing.T) {
 		t.Fatalf("api key: %s", r)
 	}
 	x.keyA, x.keySecret = key.APIKey.ID, key.Secret
-	x.link(t, x.msgA.rcpt) // the notification went out: the outbox is idle for this message
+	x.link(t, x.msgA.rcpt) // the notification went out
 }
 
 // unchanged runs fn and fails when any domain table's row count changed or
 // any SMS or e-mail was captured meanwhile.
 func (x *suite) unchanged(t *testing.T, fn func()) {
 	t.Helper()
-	before, mails := rowCounts(t, x.s.db), len(x.s.mailbox())
+	before, mails := x.quiet(t), len(x.s.mailbox())
 	fn()
 	if d := diffCounts(before, rowCounts(t, x.s.db)); d != "" {
 		t.Errorf("rows changed: %s", d)
@@ -196,6 +197,27 @@ func (x *suite) unchanged(t *testing.T, fn func()) {
 	if n := len(x.s.mailbox()); n != mails {
 		t.Errorf("%d e-mail/SMS sent", n-mails)
 	}
+}
+
+// quiet waits until the server's background work for earlier requests is
+// done (every delivery final, no claim held, row counts still for a moment)
+// and returns the counts, so an unchanged() window sees only what its own
+// requests caused.
+func (x *suite) quiet(t *testing.T) map[string]int64 {
+	t.Helper()
+	var counts map[string]int64
+	waitFor(t, "background work done", func() bool {
+		var busy int64
+		err := x.s.db.Raw(`SELECT (SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'failed'))
+			+ (SELECT count(*) FROM delivery_claims)`).Scan(&busy).Error
+		if err != nil || busy > 0 {
+			return false
+		}
+		counts = rowCounts(t, x.s.db)
+		time.Sleep(300 * time.Millisecond)
+		return equalCounts(counts, rowCounts(t, x.s.db))
+	})
+	return counts
 }
 
 // expect checks the status and, for errors, the problem+json type.
