@@ -51,6 +51,7 @@ const (
 	ActionSignIn          = "auth.sign-in"       // Outcome success | failure
 	ActionTokenRefresh    = "auth.token-refresh" // Outcome success | failure
 	ActionTokenReuse      = "auth.token-reuse"   // a spent refresh token was presented: family revoked
+	ActionSignOut         = "auth.sign-out"      // Object user; a refresh token's family revoked (RFC 7009)
 	ActionMessageSubmit   = "message.submitted"  // Object message
 	ActionDeliveryAttempt = "delivery.attempt"   // Object delivery; Detail message_id, mx, ip, policy, tls, tlsa, smtp_code, outcome
 	ActionNotification    = "notification.sent"  // Object delivery
@@ -71,6 +72,10 @@ const (
 	ActionSettings        = "settings.changed" // Object organisation
 	ActionSyncRun         = "directory.sync"   // Detail kind, outcome, counts
 	ActionMonitor         = "monitor."         // + suspended | recovered
+	ActionKeysRotated     = "keys.rotated"     // Detail master_key, version, rewrapped
+	ActionKeysRewrapped   = "keys.rewrapped"   // Detail master_key, version, rewrapped
+	ActionAuditPurged     = "audit.purged"     // Detail events
+	ActionAuditExported   = "audit.exported"   // Detail format, since, events
 )
 
 // Discard records nothing (tests, tools).

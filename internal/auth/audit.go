@@ -39,6 +39,15 @@ func (s *Service) recordGrant(ctx context.Context, grant string, o outcome, clie
 	record(ctx, s.audit, e)
 }
 
+// recordSignOut records a sign-out: the refresh token's owner acting, at the
+// request's address. An unknown token records nothing (RFC 7009 §2.2).
+func (s *Service) recordSignOut(ctx context.Context, u User) {
+	a := audit.ActorFrom(ctx)
+	a.UserID, a.OrganisationID, a.Role = u.ID, u.OrganisationID, string(u.Role)
+	record(ctx, s.audit, audit.Event{Action: audit.ActionSignOut, Outcome: outcomeSuccess, Actor: a,
+		Object: audit.Object{Type: "user", ID: u.ID}, OrganisationID: u.OrganisationID})
+}
+
 func grantAction(grant string, o outcome) string {
 	switch {
 	case o.reason == reasonTokenReused:

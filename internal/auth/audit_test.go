@@ -148,6 +148,17 @@ func TestAuditEvents(t *testing.T) {
 			return []brief{{audit.ActionAPIKeyRevoked, "success", "api-key:" + key.ID, orgUtrecht, "", "198.51.100.1",
 				clientUA, nil}}
 		})
+		step("sign-out", func() []string {
+			check(t, svc.Logout(ctx, next.RefreshToken))
+			return []string{next.RefreshToken}
+		}, func() []brief {
+			return []brief{{audit.ActionSignOut, "success", "user:" + anna.ID, orgUtrecht, anna.ID, "198.51.100.1",
+				clientUA, nil}}
+		})
+		step("sign-out with an unknown token", func() []string {
+			check(t, svc.Logout(ctx, "not-a-token"))
+			return []string{"not-a-token"}
+		}, func() []brief { return []brief{} })
 		step("user disabled", func() []string {
 			check(t, svc.Users().Disable(ctx, anna.ID))
 			return nil

@@ -413,6 +413,7 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 	}
 	if userID != "" {
 		s.log.InfoContext(ctx, "logout", "user_id", userID)
+		s.recordSignOut(ctx, s.knownUser(ctx, User{ID: userID}))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/veilig/veilig/internal/audit"
@@ -85,7 +86,13 @@ func auditExport(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		_, err = t.Export(ctx, env.Stdout, opts)
+		n, err := t.Export(ctx, env.Stdout, opts)
+		e := audit.Event{Action: audit.ActionAuditExported, Outcome: "success", Actor: audit.ActorFrom(ctx),
+			Detail: map[string]string{"format": opts.Format, "since": since, "events": strconv.FormatInt(n, 10)}}
+		if err != nil {
+			e.Outcome = "failure"
+		}
+		t.Record(ctx, e) // after the export: the file does not hold its own event
 		return err
 	})
 }
@@ -112,6 +119,7 @@ func exportOptions(format, since, host string) (audit.ExportOptions, error) {
 func auditPurge(ctx context.Context, env Env, args []string) error {
 	return auditCommand(ctx, env, "audit purge", args, nil, func(ctx context.Context, t *audit.Trail) error {
 		n, err := t.Purge(ctx, time.Now())
+		recordPurge(ctx, t, n, err)
 		if err != nil {
 			return err
 		}
@@ -125,6 +133,9 @@ func auditPurge(ctx context.Context, env Env, args []string) error {
 func purgeTrail(ctx context.Context, s *setup, t *audit.Trail) {
 	_, err := s.db.TryLock(ctx, database.LockAuditPurge, func(ctx context.Context) error {
 		n, err := t.Purge(ctx, time.Now())
+		if n > 0 || err != nil {
+			recordPurge(ctx, t, n, err)
+		}
 		if err == nil && n > 0 {
 			s.log.Info("audit payloads purged past retention", "events", n)
 		}
@@ -133,4 +144,15 @@ func purgeTrail(ctx context.Context, s *setup, t *audit.Trail) {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("audit purge failed", "err", err)
 	}
+}
+
+// recordPurge records a purge of n events' payloads (the purge's own event
+// is new, so it is not purged with them).
+func recordPurge(ctx context.Context, t *audit.Trail, n int64, err error) {
+	e := audit.Event{Action: audit.ActionAuditPurged, Outcome: "success", Actor: audit.ActorFrom(ctx),
+		Detail: map[string]string{"events": strconv.FormatInt(n, 10)}}
+	if err != nil {
+		e.Outcome = "failure"
+	}
+	t.Record(ctx, e)
 }

@@ -108,3 +108,41 @@ func TestAuditExportAndPurge(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorCommandsAudited: commands an operator runs are in the trail,
+// with the command line as the actor, and the trail still verifies.
+func TestOperatorCommandsAudited(t *testing.T) {
+	dir := t.TempDir()
+	auditFixture(t, dir, 2)
+	ctx := context.Background()
+	for _, args := range [][]string{{"keys", "rotate"}, {"audit", "export"}, {"audit", "purge"}, {"keys", "rewrap"}} {
+		if out, err := runCLI(t, ctx, dir, "", args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	out, err := runCLI(t, ctx, dir, "", "audit", "export")
+	if err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []struct{ action, agent, detail string }{
+		{audit.ActionKeysRotated, "veilig keys rotate", `"master_key":"k2"`},
+		{audit.ActionAuditExported, "veilig audit export", `"events":"3"`},
+		{audit.ActionAuditPurged, "veilig audit purge", `"events":"0"`},
+		{audit.ActionKeysRewrapped, "veilig keys rewrap", `"rewrapped":"0"`},
+	}
+	if len(lines) != 2+len(want) {
+		t.Fatalf("%d events exported, want %d:\n%s", len(lines), 2+len(want), out)
+	}
+	for i, w := range want {
+		l := lines[2+i]
+		for _, part := range []string{`"action":"` + w.action + `"`, `"role":"cli"`, `"user_agent":"` + w.agent + `"`, w.detail} {
+			if !strings.Contains(l, part) {
+				t.Errorf("event %d lacks %s: %s", 3+i, part, l)
+			}
+		}
+	}
+	if out, err := runCLI(t, ctx, dir, "", "audit", "verify"); err != nil {
+		t.Errorf("verify: %v\n%s", err, out)
+	}
+}

@@ -64,7 +64,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	for _, c := range commands() {
 		words := strings.Fields(c.name)
 		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			return c.run(ctx, env, args[len(words):])
+			return c.run(operator(ctx, c.name), env, args[len(words):])
 		}
 	}
 	usage(env.Stderr)
@@ -72,6 +72,16 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrUsage, strings.Join(args, " "))
+}
+
+// operator is ctx naming the command line as the actor of what a command
+// records in the audit trail (role "cli", the command as its user agent).
+// `veilig serve` acts as Veilig itself: its requests name their own callers.
+func operator(ctx context.Context, command string) context.Context {
+	if command == "serve" {
+		return ctx
+	}
+	return audit.WithActor(ctx, audit.Actor{Role: "cli", UserAgent: "veilig " + command})
 }
 
 func usage(w io.Writer) {

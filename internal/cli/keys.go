@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
+	"github.com/veilig/veilig/internal/audit"
 	"github.com/veilig/veilig/internal/config"
 	"github.com/veilig/veilig/internal/message"
 	"github.com/veilig/veilig/internal/seal"
@@ -57,7 +59,7 @@ func keysRotate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	s.log.Info("added master key", "key", ring.Primary())
-	return rewrap(ctx, env, s, ring)
+	return rewrap(ctx, env, s, ring, audit.ActionKeysRotated)
 }
 
 // keysRewrap re-wraps data keys still under an old master key (after an
@@ -72,12 +74,19 @@ func keysRewrap(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return rewrap(ctx, env, s, ring)
+	return rewrap(ctx, env, s, ring, audit.ActionKeysRewrapped)
 }
 
-func rewrap(ctx context.Context, env Env, s *setup, ring *seal.KeyRing) error {
+// rewrap re-wraps the data keys under ring's primary key and records action
+// in the audit trail, also when it stopped part-way.
+func rewrap(ctx context.Context, env Env, s *setup, ring *seal.KeyRing, action string) error {
+	trail, err := s.withTrail()
+	if err != nil {
+		return err
+	}
 	store := message.NewStore(s.db, time.Now, message.NewVault(nil, ring))
 	n, err := store.RewrapKeys(ctx, ring)
+	recordRewrap(ctx, trail, action, ring.Primary(), n, err)
 	if err != nil {
 		return fmt.Errorf("re-wrapped %d data keys, then: %w", n, err)
 	}
@@ -88,4 +97,13 @@ func rewrap(ctx context.Context, env Env, s *setup, ring *seal.KeyRing) error {
 	fmt.Fprintf(env.Stdout, "re-wrapped %d data keys under %s v%d; data keys per master key: %v\n",
 		n, ring.Primary().ID, ring.Primary().Version, counts)
 	return nil
+}
+
+func recordRewrap(ctx context.Context, r audit.Recorder, action string, k seal.MasterKey, n int, err error) {
+	e := audit.Event{Action: action, Outcome: "success", Actor: audit.ActorFrom(ctx),
+		Detail: map[string]string{"master_key": k.ID, "version": strconv.Itoa(k.Version), "rewrapped": strconv.Itoa(n)}}
+	if err != nil {
+		e.Outcome = "failure"
+	}
+	r.Record(ctx, e)
 }
