@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/veilig/veilig/internal/netdial"
 )
 
 // Policy is how a connection's TLS was (to be) authenticated.
@@ -182,7 +184,8 @@ type Deps struct {
 	// keeps both in memory only (tests).
 	DB *gorm.DB
 	// HTTPClient fetches MTA-STS policies; redirects are always refused. Default:
-	// system roots plus ExtraRoots, MTASTSTimeout.
+	// system roots plus ExtraRoots, MTASTSTimeout, the policy host resolved
+	// through DNS (Config.Resolver) and connected to with Dialer.
 	HTTPClient *http.Client
 	// Dialer connects to mail servers; default a net.Dialer with DialTimeout.
 	Dialer Dialer
@@ -237,11 +240,11 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 		deps.Now = time.Now
 	}
 	roots := rootPool(cfg.ExtraRoots, deps.Log)
-	d := &Deliverer{cfg: cfg, log: deps.Log, now: deps.Now, roots: roots,
-		dialer: deps.Dialer, http: mtastsClient(deps.HTTPClient, roots, cfg.MTASTSTimeout)}
+	d := &Deliverer{cfg: cfg, log: deps.Log, now: deps.Now, roots: roots, dialer: deps.Dialer}
 	if d.dialer == nil {
 		d.dialer = &net.Dialer{Timeout: cfg.DialTimeout}
 	}
+	d.http = mtastsClient(deps.HTTPClient, roots, cfg.MTASTSTimeout, netdial.Via(d.policyAddrs, d.dialer))
 	resolver := deps.DNS
 	if resolver == nil {
 		resolver = &dnsClient{addr: cfg.Resolver, tcpOnly: cfg.ResolverTCP, timeout: cfg.DNSTimeout}

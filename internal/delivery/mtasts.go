@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -289,12 +290,14 @@ func checkPolicyResponse(resp *http.Response) error {
 
 // mtastsClient returns a copy of client (or a default one) that refuses
 // redirects (RFC 8461 §3.3).
-func mtastsClient(client *http.Client, roots *x509.CertPool, timeout time.Duration) *http.Client {
+func mtastsClient(client *http.Client, roots *x509.CertPool, timeout time.Duration,
+	dial func(ctx context.Context, network, address string) (net.Conn, error)) *http.Client {
 	var c http.Client
 	if client != nil {
 		c = *client
 	} else {
 		c = http.Client{Timeout: timeout, Transport: &http.Transport{
+			DialContext: dial, Proxy: nil,
 			TLSClientConfig:   &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 			DisableKeepAlives: true, ForceAttemptHTTP2: true,
 			TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout,
@@ -304,6 +307,13 @@ func mtastsClient(client *http.Client, roots *x509.CertPool, timeout time.Durati
 		return errors.New("delivery: mta-sts: redirects are not allowed")
 	}
 	return &c
+}
+
+// policyAddrs resolves an MTA-STS policy host through the deliverer's
+// resolver (and its cache), like the mail hosts.
+func (d *Deliverer) policyAddrs(ctx context.Context, host string) ([]net.IP, error) {
+	a, err := d.lookupAddrs(ctx, host)
+	return a.ips, err
 }
 
 // boundedPut stores k in m, first dropping an arbitrary entry when m is full.

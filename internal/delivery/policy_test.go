@@ -332,3 +332,21 @@ func TestMTASTSRecordFails(t *testing.T) {
 		checkResult(t, deliver(t, d), Delivered, listed)
 	})
 }
+
+// The default policy client resolves mta-sts.<domain> through the deliverer's
+// resolver (VEILIG_DNS_RESOLVER), not the system's, and connects with its
+// dialer: example.test exists only in the test resolver.
+func TestMTASTSPolicyHostResolvedByTheResolver(t *testing.T) {
+	t.Parallel()
+	enforce := testenv.MTASTSPolicy("enforce", 24*time.Hour, "mx2.example.test")
+	w, sts, rogue, listed := stsWorld(t, enforce, stsRecord("1"), "mta-sts.example.test. 60 IN A 192.0.2.80")
+	w.http = nil
+	w.dial["192.0.2.80"] = sts.Addr()
+	checkResult(t, deliver(t, w.deliverer(nil)), Delivered,
+		[]wantAttempt{{mx: "mx.example.test", policy: PolicyMTASTS, err: "not listed in the MTA-STS policy"},
+			{mx: "mx2.example.test", policy: PolicyMTASTS, code: 250}})
+	if n := sts.Fetches("example.test"); n != 1 || rogue.connections() != 0 || len(listed.messages()) != 1 {
+		t.Fatalf("%d policy fetches, unlisted MX %d connections, listed MX %d messages", n,
+			rogue.connections(), len(listed.messages()))
+	}
+}

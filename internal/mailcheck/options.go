@@ -1,12 +1,16 @@
 package mailcheck
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
+
+	"github.com/veilig/veilig/internal/netdial"
 )
 
 // DefaultPort is the SMTP port probed when Options.Port is 0 (RFC 5321 §4.5.4.2).
@@ -18,7 +22,7 @@ type Options struct {
 	Port       int            // SMTP port probed (VEILIG_DELIVERY_PORT); 0 selects DefaultPort
 	EHLOName   string         // name sent in EHLO; "" selects DefaultEHLOName
 	Roots      *x509.CertPool // PKIX roots for STARTTLS certificates and the MTA-STS fetch; nil = system
-	HTTPClient *http.Client   // for the MTA-STS policy fetch; nil = a client trusting Roots, no redirects
+	HTTPClient *http.Client   // for the MTA-STS policy fetch; nil = a client trusting Roots, no redirects, resolving through the Resolver
 	Timeout    time.Duration  // bounds each test; <= 0 selects DefaultTimeout
 	// AllowPrivate lets the STARTTLS probes and the MTA-STS fetch connect to
 	// loopback, private, link-local and other non-public addresses
@@ -43,20 +47,22 @@ func NewWithOptions(r Resolver, log *slog.Logger, o Options) *Checker {
 	if o.EHLOName == "" {
 		o.EHLOName = DefaultEHLOName
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = defaultHTTPClient(o.Roots, o.Timeout, o.AllowPrivate)
+	c := &Checker{r: r, log: log, timeout: o.Timeout, opts: o, now: time.Now}
+	if c.opts.HTTPClient == nil {
+		dial := netdial.Via(c.policyAddrs, newDialer(o.AllowPrivate))
+		c.opts.HTTPClient = defaultHTTPClient(o.Roots, o.Timeout, dial)
 	}
-	return &Checker{r: r, log: log, timeout: o.Timeout, opts: o, now: time.Now}
+	return c
 }
 
 // defaultHTTPClient trusts roots (nil: the system's), follows no redirects,
-// connects only to public addresses unless allowPrivate, and gives up after
-// timeout.
-func defaultHTTPClient(roots *x509.CertPool, timeout time.Duration, allowPrivate bool) *http.Client {
+// connects with dial and gives up after timeout.
+func defaultHTTPClient(roots *x509.CertPool, timeout time.Duration,
+	dial func(ctx context.Context, network, address string) (net.Conn, error)) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.Proxy = nil
-	tr.DialContext = newDialer(allowPrivate).DialContext
+	tr.DialContext = dial
 	return &http.Client{
 		Timeout:       timeout,
 		Transport:     tr,

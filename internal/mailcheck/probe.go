@@ -85,6 +85,21 @@ func newDialer(allowPrivate bool) *net.Dialer {
 	return d
 }
 
+// policyAddrs resolves the MTA-STS policy host through the checker's
+// resolver; only addresses the probe may connect to are returned, and a host
+// with none of those is refused as not public.
+func (c *Checker) policyAddrs(ctx context.Context, host string) ([]net.IP, error) {
+	addrs, _, err := c.addrs(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	ips := c.dialable(addrs)
+	if len(ips) == 0 && len(addrs) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotPublic, host)
+	}
+	return ips, nil
+}
+
 // dialable returns the addresses the probe may connect to.
 func (c *Checker) dialable(addrs []net.IP) []net.IP {
 	if c.opts.AllowPrivate {

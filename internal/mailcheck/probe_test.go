@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,7 +139,7 @@ func TestSTARTTLSDialRefusesLoopback(t *testing.T) {
 }
 
 // The default MTA-STS client connects to public addresses only, unless
-// AllowPrivate.
+// AllowPrivate, whether the URL names an address or a host the resolver knows.
 func TestPolicyFetchRefusesNonPublicAddresses(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -149,19 +149,29 @@ func TestPolicyFetchRefusesNonPublicAddresses(t *testing.T) {
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	for _, allow := range []bool{false, true} {
-		t.Run("allow="+strconv.FormatBool(allow), func(t *testing.T) {
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	// example.com (the name in httptest's certificate) is at 127.0.0.1 only in
+	// the checker's resolver.
+	f := fakeDNS{addrs: map[string][]net.IP{"example.com": {net.IPv4(127, 0, 0, 1)}}}
+	for _, tc := range []struct {
+		url   string
+		allow bool
+	}{
+		{srv.URL, false}, {srv.URL, true},
+		{"https://example.com:" + port, false}, {"https://example.com:" + port, true},
+	} {
+		t.Run(fmt.Sprintf("%s allow=%v", tc.url, tc.allow), func(t *testing.T) {
 			before := hits.Load()
-			client := defaultHTTPClient(roots, 5*time.Second, allow)
-			resp, err := client.Get(srv.URL + "/.well-known/mta-sts.txt")
+			c := NewWithOptions(f, testenv.Logger(t), Options{Roots: roots, Timeout: 5 * time.Second, AllowPrivate: tc.allow})
+			resp, err := c.opts.HTTPClient.Get(tc.url + "/.well-known/mta-sts.txt")
 			if err == nil {
 				_ = resp.Body.Close()
 			}
-			if refused := errors.Is(err, ErrNotPublic); refused == allow {
-				t.Fatalf("allow %v: err = %v", allow, err)
+			if refused := errors.Is(err, ErrNotPublic); refused == tc.allow {
+				t.Fatalf("allow %v: err = %v", tc.allow, err)
 			}
-			if got, want := hits.Load()-before, map[bool]int64{false: 0, true: 1}[allow]; got != want {
-				t.Errorf("%d requests reached the server, want %d", got, want)
+			if got, want := hits.Load()-before, map[bool]int64{false: 0, true: 1}[tc.allow]; got != want {
+				t.Errorf("%d requests reached the server, want %d (err %v)", got, want, err)
 			}
 		})
 	}
