@@ -84,6 +84,39 @@ func TestAdminEvents(t *testing.T) {
 	}
 }
 
+// TestAdminRepin: operators pin a domain anew; each refusal has its own
+// problem type and changes nothing, and no internal detail leaks.
+func TestAdminRepin(t *testing.T) {
+	c := loadContract(t)
+	e, x := issue6Env(t, testenv.DB(t, database.SQLite), c)
+	op := e.login(operatorMail).AccessToken
+	pin := func(domain, body string) request {
+		return request{method: "POST", path: "/api/v1/admin/domains/" + domain + "/pin", token: op, body: body}
+	}
+	runSteps(t, e, []step{
+		{"repin", pin("vallei.example", ""), 200, []string{`"policy":"mta-sts"`, `"mx_hosts":["mx3.vallei.example"]`,
+			`"state":"trusted"`, `"report":{`}},
+		{"upper case is the same domain", pin("VALLEI.example", `{"accept_weaker":false}`), 200, nil},
+		{"no pin", pin("weg.example", ""), 404, []string{"urn:veilig:problem:not-found"}},
+		{"weaker", pin("zwak.example", ""), 409, []string{"urn:veilig:problem:pin-weaker", "accept_weaker"}},
+		{"weaker accepted", pin("zwak.example", `{"accept_weaker":true}`), 200, []string{`"policy":"mta-sts"`}},
+		{"check incomplete", pin("stuk.example", ""), 503, []string{"urn:veilig:problem:check-incomplete"}},
+		{"not a domain", request{method: "POST", path: "/api/v1/admin/domains/-x_/pin", token: op, skipRequestCheck: true},
+			400, []string{`"field":"domain"`}},
+		{"unknown field", request{method: "POST", path: "/api/v1/admin/domains/vallei.example/pin", token: op,
+			body: `{"accept_weaker":true,"policy":"dane"}`, skipRequestCheck: true}, 400, nil},
+	})
+	want := []string{"vallei.example false", "vallei.example false", "weg.example false", "zwak.example false",
+		"zwak.example true", "stuk.example false"}
+	if diff := cmp.Diff(want, x.pins.calls); diff != "" {
+		t.Errorf("Repin calls (-want +got):\n%s", diff)
+	}
+	rec := e.do(pin("stuk.example", ""))
+	if rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "10.0.0.53") {
+		t.Errorf("check incomplete: Retry-After %q, body %s", rec.Header().Get("Retry-After"), rec.Body)
+	}
+}
+
 // TestOperatorRoutesRefuseOthers: senders, org-admins and API keys get 403 on
 // every operator route, and no service is called; without a token 401.
 func TestOperatorRoutesRefuseOthers(t *testing.T) {
@@ -96,6 +129,7 @@ func TestOperatorRoutesRefuseOthers(t *testing.T) {
 		{method: "POST", path: base + "/approve"},
 		{method: "POST", path: base + "/reject", body: `{"reason":"nee"}`},
 		{method: "GET", path: "/api/v1/admin/events"},
+		{method: "POST", path: "/api/v1/admin/domains/vallei.example/pin"},
 	}
 	callers := map[string]string{"sender": e.login(senderMail).AccessToken, "org-admin": e.login(adminMail).AccessToken,
 		"API key with every scope": "vk_messages:send+messages:read+directory:read", "no token": ""}
@@ -114,7 +148,7 @@ func TestOperatorRoutesRefuseOthers(t *testing.T) {
 	if diff := cmp.Diff([]string(nil), x.enrol.log()); diff != "" {
 		t.Errorf("refused callers reached the service:\n%s", diff)
 	}
-	if len(x.events.since) != 0 {
-		t.Errorf("refused callers read events")
+	if len(x.events.since) != 0 || len(x.pins.calls) != 0 {
+		t.Errorf("refused callers read events or re-pinned: %v", x.pins.calls)
 	}
 }

@@ -337,6 +337,26 @@ func (f *fakeEvents) Events(_ context.Context, since time.Time, limit int) ([]ap
 		Detail: "DANE: TLSA mismatch", CreatedAt: checked}}, nil
 }
 
+// fakePins re-pins vallei.example; weg.example has no pin, zwak.example is
+// weaker than its pin (unless accepted), stuk.example cannot be checked.
+type fakePins struct{ calls []string }
+
+func (f *fakePins) Repin(_ context.Context, domain string, acceptWeaker bool) (api.DomainPin, mailcheck.Report, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%s %v", domain, acceptWeaker))
+	r := mailcheck.Report{Domain: domain, Status: mailcheck.StatusPass, CheckedAt: checked, Tests: []mailcheck.Result{},
+		MXHosts: []string{"mx3." + domain}, Transport: mailcheck.Transport{Policy: "mta-sts", MTASTSEnforce: true}}
+	switch {
+	case domain == "weg.example":
+		return api.DomainPin{}, mailcheck.Report{}, fmt.Errorf("%w: monitor: no pin", api.ErrNotFound)
+	case domain == "stuk.example":
+		return api.DomainPin{}, mailcheck.Report{}, fmt.Errorf("%w: monitor: resolver 10.0.0.53 timed out", api.ErrCheckIncomplete)
+	case domain == "zwak.example" && !acceptWeaker:
+		return api.DomainPin{}, r, fmt.Errorf("%w: monitor: mta-sts, pinned to dane", api.ErrPinWeaker)
+	}
+	return api.DomainPin{Domain: domain, OrganisationID: "org-vallei", Policy: "mta-sts", MXHosts: r.MXHosts,
+		State: "trusted", NextCheckAt: checked.Add(24 * time.Hour)}, r, nil
+}
+
 // keyVerifier answers fixed API-key principals and leaves JWTs to auth.
 type keyVerifier struct {
 	api.TokenVerifier
@@ -352,6 +372,7 @@ func (v keyVerifier) Verify(ctx context.Context, token string) (auth.Principal, 
 
 // issue6 is the full set of issue-6 fakes wired into an env.
 type issue6 struct {
+	pins    *fakePins
 	enrol   *fakeEnrolments
 	users   *fakeUsers
 	keys    *fakeKeys
@@ -364,7 +385,7 @@ type issue6 struct {
 func newIssue6() *issue6 {
 	a, b := directory.OrganisationID("o2"), directory.OrganisationID("o1")
 	users := newFakeUsers(a, b)
-	x := &issue6{enrol: newFakeEnrolments(), users: users, keys: newFakeKeys(users, a, b), events: &fakeEvents{},
+	x := &issue6{pins: &fakePins{}, enrol: newFakeEnrolments(), users: users, keys: newFakeKeys(users, a, b), events: &fakeEvents{},
 		orgA: a, orgB: b, apiKeys: map[string]auth.Principal{}}
 	for _, set := range [][]string{{auth.ScopeMessagesSend}, {auth.ScopeMessagesRead}, {auth.ScopeDirectoryRead},
 		{auth.ScopeMessagesSend, auth.ScopeMessagesRead, auth.ScopeDirectoryRead}} {
@@ -379,7 +400,7 @@ func (x *issue6) option(db *database.DB) envOption {
 		o.SPFInclude = "_spf.veilig.example"
 		d.Organisations = directory.NewStore(db.DB, time.Now)
 		d.DKIM, d.Settings = &fakeDKIM{}, message.NewStore(db, time.Now, nil)
-		d.Enrolments, d.Users, d.APIKeys, d.Events = x.enrol, x.users, x.keys, x.events
+		d.Enrolments, d.Users, d.APIKeys, d.Events, d.Pins = x.enrol, x.users, x.keys, x.events, x.pins
 		d.Reports = fakeReports{have: map[string]bool{"ede.example": true, "utrecht.example": true}}
 		d.Tokens = keyVerifier{TokenVerifier: d.Tokens, keys: x.apiKeys}
 	}

@@ -55,6 +55,8 @@ var (
 	kindRateLimited      = problemKind{"rate-limited", "Too many requests", http.StatusTooManyRequests}
 	kindInternal         = problemKind{"internal", "Internal server error", http.StatusInternalServerError}
 	kindUnavailable      = problemKind{"unavailable", "The service is temporarily unavailable", http.StatusServiceUnavailable}
+	kindPinWeaker        = problemKind{"pin-weaker", "The domain is weaker than its pin", http.StatusConflict}
+	kindCheckIncomplete  = problemKind{"check-incomplete", "The mail check could not complete", http.StatusServiceUnavailable}
 )
 
 // Error is an error that knows its problem type. Handlers return it (or a domain

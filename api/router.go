@@ -59,6 +59,7 @@ type Deps struct {
 	Detector      Detector           // POST /api/v1/detect, GET /api/v1/detect/patterns
 	Enrolments    Enrolments         // /api/v1/enrolments (public) and /api/v1/admin/enrolments (operators)
 	Events        EventLog           // GET /api/v1/admin/events
+	Pins          Pins               // POST /api/v1/admin/domains/{domain}/pin
 	Users         OrgUsers           // /api/v1/organisations/{id}/users, POST /api/v1/auth/invitations/accept
 	APIKeys       APIKeyStore        // /api/v1/organisations/{id}/api-keys
 	Reports       DomainReports      // GET /api/v1/organisations/{id}/report
@@ -179,6 +180,9 @@ func (h *handlers) enrolmentRoutes(v1 *gin.RouterGroup, authed *gin.RouterGroup)
 	}
 	if h.Events != nil {
 		admin.GET("/events", h.listEvents)
+	}
+	if h.Pins != nil {
+		admin.POST("/domains/:domain/pin", h.limitBody(), h.repin)
 	}
 }
 

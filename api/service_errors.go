@@ -20,6 +20,10 @@ var (
 	ErrConflict     = errors.New("api: conflict")     // 409: the resource is in the wrong state
 	ErrRateLimited  = errors.New("api: rate limited") // 429 (prefer *RateLimitError, which says when)
 	ErrForbidden    = errors.New("api: forbidden")    // 403
+	// ErrPinWeaker: 409 pin-weaker; the domain offers less than its pin.
+	ErrPinWeaker = errors.New("api: weaker than the pin")
+	// ErrCheckIncomplete: 503 check-incomplete with Retry-After; nothing changed.
+	ErrCheckIncomplete = errors.New("api: check incomplete")
 )
 
 // ValidationError names the fields a service refused; it unwraps to ErrInvalid.
@@ -50,6 +54,9 @@ func mapServiceError(err error) *Error {
 	for _, m := range serviceSentinels {
 		if errors.Is(err, m.err) {
 			e := newError(m.kind, m.detail).withCause(err)
+			if m.kind == kindCheckIncomplete {
+				e.retry = time.Minute
+			}
 			if m.field != "" {
 				e = e.withFields(FieldProblem{Field: m.field, Detail: m.detail})
 			}
@@ -89,6 +96,8 @@ var serviceSentinels = []struct {
 	{ErrConflict, kindConflict, "the request conflicts with the resource's current state", ""},
 	{ErrRateLimited, kindRateLimited, "too many requests; try again later", ""},
 	{ErrForbidden, kindForbidden, "this action is not allowed", ""},
+	{ErrPinWeaker, kindPinWeaker, "the domain's transport security is weaker than its pin, or fails DNSSEC; the report says what; send accept_weaker to pin a weaker policy", ""},
+	{ErrCheckIncomplete, kindCheckIncomplete, "the mail check of the domain could not complete; nothing was changed", ""},
 	{auth.ErrUserNotFound, kindNotFound, "no such user", ""},
 	{auth.ErrNotFound, kindNotFound, "not found", ""},
 	{auth.ErrInvalidScope, kindValidation, "unknown scope", "scopes"},

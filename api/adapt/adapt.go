@@ -13,6 +13,7 @@ import (
 	"github.com/veilig/veilig/api"
 	"github.com/veilig/veilig/internal/enrolment"
 	"github.com/veilig/veilig/internal/mailcheck"
+	"github.com/veilig/veilig/internal/monitor"
 	"github.com/veilig/veilig/internal/trust"
 )
 
@@ -26,7 +27,37 @@ var (
 	_ api.Enrolments    = Enrolments{}
 	_ api.DomainReports = Trust{}
 	_ api.EventLog      = Trust{}
+	_ api.Pins          = Monitor{}
 )
+
+// Monitor adapts *monitor.Monitor to api.Pins.
+type Monitor struct{ M *monitor.Monitor }
+
+// monitorSentinels maps the re-pin errors to api's.
+var monitorSentinels = []struct{ from, to error }{
+	{monitor.ErrNotPinned, api.ErrNotFound},
+	{monitor.ErrWeaker, api.ErrPinWeaker},
+	{monitor.ErrCheckIncomplete, api.ErrCheckIncomplete},
+}
+
+func monitorError(err error) error {
+	for _, s := range monitorSentinels {
+		if errors.Is(err, s.from) {
+			return fmt.Errorf("%w: %w", s.to, err)
+		}
+	}
+	return err
+}
+
+// Repin adapts monitor.Monitor.Repin.
+func (a Monitor) Repin(ctx context.Context, domain string, acceptWeaker bool) (api.DomainPin, mailcheck.Report, error) {
+	p, r, err := a.M.Repin(ctx, domain, acceptWeaker)
+	if err != nil {
+		return api.DomainPin{}, r, monitorError(err)
+	}
+	return api.DomainPin{Domain: p.Domain, OrganisationID: p.OrganisationID, Policy: p.Policy, MXHosts: p.MXHosts,
+		State: p.State, NextCheckAt: p.NextCheckAt}, r, nil
+}
 
 // Create adapts enrolment.Service.Create.
 func (a Enrolments) Create(ctx context.Context, n api.NewEnrolment, clientIP string) (api.EnrolmentCreated, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/veilig/veilig/api"
 	"github.com/veilig/veilig/internal/enrolment"
+	"github.com/veilig/veilig/internal/monitor"
 )
 
 func TestEnrolmentError(t *testing.T) {
@@ -44,6 +45,22 @@ func TestEnrolmentError(t *testing.T) {
 	}
 	other := errors.New("disk full")
 	if enrolmentError(other) != other {
+		t.Error("an unknown error was rewrapped")
+	}
+}
+
+func TestMonitorError(t *testing.T) {
+	for _, tc := range []struct{ in, want error }{
+		{fmt.Errorf("%w: a.test", monitor.ErrNotPinned), api.ErrNotFound},
+		{fmt.Errorf("%w: a.test offers pkix", monitor.ErrWeaker), api.ErrPinWeaker},
+		{fmt.Errorf("%w: timeout", monitor.ErrCheckIncomplete), api.ErrCheckIncomplete},
+	} {
+		if got := monitorError(tc.in); !errors.Is(got, tc.want) || !errors.Is(got, tc.in) {
+			t.Errorf("%v does not wrap both %v and the cause", got, tc.want)
+		}
+	}
+	other := errors.New("disk full")
+	if monitorError(other) != other {
 		t.Error("an unknown error was rewrapped")
 	}
 }

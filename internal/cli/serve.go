@@ -130,6 +130,7 @@ func newHandler(s *setup, a *app, store *directory.Store) (http.Handler, error) 
 			Unlocker: a.send.unlocker(), Pages: append(a.send.pages(), add), Settings: a.send.store,
 			Detector: detector, Enrolments: adapt.Enrolments{S: a.partner.enrol},
 			Events: adapt.Trust{S: a.partner.trust}, Reports: adapt.Trust{S: a.partner.trust},
+			Pins:  adapt.Monitor{M: a.partner.monitor},
 			Users: a.auth.Users(), APIKeys: a.auth.APIKeys(), Audit: a.trail})
 }
 

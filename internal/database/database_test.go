@@ -3,6 +3,7 @@ package database_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/testenv"
@@ -31,4 +32,25 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", u)
 		}
 	}
+}
+
+// TestMigrationsRollBack: every down migration runs and the schema comes back
+// up the same, on both engines (a rollback is part of a failed upgrade).
+func TestMigrationsRollBack(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		if err := db.Exec("INSERT INTO monitor_events (domain, kind, created_at) VALUES ('a.test', 'repinned', ?)",
+			time.Now()).Error; err != nil {
+			t.Fatalf("a repinned event: %v", err)
+		}
+		if err := db.DownTo(ctx, 0); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		if err := db.Migrate(ctx, testenv.Discard()); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+		if err := db.CheckMigrated(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -41,6 +41,14 @@ var wordings = map[string]map[string]mailWording{
 			intro: "The periodic check of %s found its mail transport security worse than at the previous check.",
 			why:   "What changed: %s", findings: "Findings:", fix: "Fix", none: "No individual findings."},
 	},
+	trust.KindRepinned: {
+		"nl": {subject: "transportbeveiliging van %s opnieuw vastgelegd",
+			intro: "Een beheerder van Veilig heeft de beveiliging van het mailtransport van %s opnieuw vastgelegd na een nieuwe controle. Veilig houdt het domein voortaan aan dit beleid en bezorgt wachtende berichten.",
+			why:   "Wat er veranderde (Engels): %s", findings: "Overige bevindingen:", fix: "Oplossing", none: "Geen openstaande bevindingen."},
+		"en": {subject: "transport security of %s pinned anew",
+			intro: "A Veilig operator has pinned the mail transport security of %s anew after a fresh check. Veilig holds the domain to this policy from now on and delivers waiting messages.",
+			why:   "What changed: %s", findings: "Remaining findings:", fix: "Fix", none: "No open findings."},
+	},
 }
 
 // mailFor returns the subject and text of the mail about kind for domain.

@@ -5,7 +5,11 @@
 // neither DANE nor an enforce policy, or one whose DNSSEC (RFC 4035) turned
 // bogus is suspended (the delivery route defers it), an event is recorded for
 // operators and the organisation's administrators are e-mailed the report.
-// When a later check passes, the pin is restored on its own.
+// A domain pinned to PKIX only (no DNSSEC) is pinned to its MX host names as
+// well: when none of them is an MX host any more, it is suspended too, since
+// an unsigned MX answer is not to be trusted; an operator confirms the change
+// and re-pins it (Repin). When a later check passes, the pin is restored on
+// its own.
 //
 // Checks are spread over the interval (each domain's next check is the
 // interval plus or minus the jitter after its last one) and run at most
@@ -51,6 +55,8 @@ type Store interface {
 	Report(ctx context.Context, domain string) (mailcheck.Report, error)
 	ReportTimes(ctx context.Context) (map[string]time.Time, error)
 	AddEvent(ctx context.Context, e trust.Event) error
+	Pin(ctx context.Context, domain string) (trust.Pin, error)
+	PutPin(ctx context.Context, p trust.Pin) error
 }
 
 // Checker runs the mail-standards check; *mailcheck.Checker implements it.
@@ -369,8 +375,18 @@ func violation(pin trust.Pin, r mailcheck.Report) string {
 		return "pinned to DANE, but DANE no longer verifies for every MX host"
 	case pin.Policy == trust.PolicyMTASTS && !r.Transport.DANE && !r.Transport.MTASTSEnforce:
 		return "pinned to MTA-STS, but it has neither DANE nor an MTA-STS enforce policy covering every MX host"
+	case pin.Policy == trust.PolicyPKIX && len(pin.MXHosts) > 0 && len(r.MXHosts) > 0 && !anyPinned(pin.MXHosts, r.MXHosts):
+		return "pinned to the MX hosts " + strings.Join(pin.MXHosts, ", ") + ", none of which is an MX host now (" +
+			strings.Join(r.MXHosts, ", ") + "); an operator re-pins the domain after confirming the change"
 	}
 	return ""
+}
+
+// anyPinned reports whether one of the current MX hosts is a pinned one.
+func anyPinned(pinned, current []string) bool {
+	return slices.ContainsFunc(current, func(h string) bool {
+		return slices.Contains(pinned, trust.NormaliseDomain(h))
+	})
 }
 
 // bogus reports a DNSSEC validation failure: a failed test whose answers

@@ -50,6 +50,7 @@ const (
 	KindCheckError = "check-error"
 	KindConflict   = "conflict"
 	KindDegraded   = "degraded"
+	KindRepinned   = "repinned" // an operator pinned what a fresh check found (migration 00014)
 )
 
 // dbTimeout bounds each database call.
