@@ -55,6 +55,7 @@ func (e *env) partnerPath(t *testing.T) {
 	en := e.verify(t, applicant, created.ID)
 	e.checkReportPage(t, applicant, created.ID)
 	orgID := e.approve(t, created.ID)
+	e.repin(t)
 	body, _ := json.Marshal(map[string]string{"password": e.password})
 	path := "/api/v1/enrolments/" + created.ID + "/activate"
 	if status, raw := applicant.do(t, http.MethodPost, path, "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
@@ -200,6 +201,28 @@ func (e *env) approve(t *testing.T, id string) string {
 		t.Fatalf("approve: %d %s", status, raw)
 	}
 	return *en.OrganisationID
+}
+
+// repin: an operator pins the admitted partner anew (a fresh check through
+// the real resolver and MX); a directory-synced domain has no pin.
+func (e *env) repin(t *testing.T) {
+	t.Helper()
+	op := login(t, e.srv.URL, operator, e.password)
+	status, raw := op.do(t, http.MethodPost, "/api/v1/admin/domains/"+domainPartner+"/pin", "", nil, nil)
+	var out struct {
+		Pin struct {
+			Policy, State string
+			MXHosts       []string `json:"mx_hosts"`
+		}
+		Report mailcheck.Report
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.Pin.Policy != "dane" ||
+		out.Pin.State != "trusted" || len(out.Pin.MXHosts) == 0 || out.Report.Domain != domainPartner {
+		t.Fatalf("re-pin %s: %d %.500s", domainPartner, status, raw)
+	}
+	if status, raw := op.do(t, http.MethodPost, "/api/v1/admin/domains/"+domainDANE+"/pin", "", nil, nil); status != http.StatusNotFound {
+		t.Errorf("re-pin of a domain without a pin: %d %.300s, want 404", status, raw)
+	}
 }
 
 // administer: the partner's administrator sees its report and DNS records,
