@@ -117,11 +117,13 @@ func TestRequestNewLink(t *testing.T) {
 			}
 		}
 		e.clock.Set(t0.AddDate(0, 0, expiry)) // active expires with it
-		if _, err := e.store.Expire(ctx); err != nil {
-			t.Fatal(err)
-		}
 		l := expired.links[outsider]
 		for i := range 3 {
+			if i == 1 { // the lifecycle tick shreds the expired messages after the first request
+				if _, err := e.store.Expire(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := e.ext.RequestNewLink(ctx, e.session(t, l.token)); err != nil {
 				t.Errorf("RequestNewLink %d on expired: %v", i+1, err)
 			}

@@ -40,10 +40,14 @@ func (s *Store) Expire(ctx context.Context) (int, error) {
 	return len(ms), nil
 }
 
-// shred destroys a message's key and ends its pending deliveries.
+// shred destroys a message's key and ends its pending deliveries, except the
+// sender notices rendered from the record (first open, locked, new link):
+// they hold no content, so they still go out, e.g. a recipient asking for a
+// new link in the minute between expiry and this shredding.
 func (s *Store) shred(ctx context.Context, id string, now time.Time) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Model(&deliveryRow{}).Where("message_id = ? AND status IN ?", id, []string{StatusQueued, StatusDeferred}).
+			Where("NOT (kind = ? AND blob_key = '')", KindNotice).
 			Updates(map[string]any{"status": StatusFailed, "last_error": purgedReason, "next_attempt_at": nil,
 				"updated_at": now}).Error
 		if err != nil {
