@@ -124,7 +124,7 @@ func TestResolveTransport(t *testing.T) {
 	tr := &fakeTransport{calls: map[string]int{}, release: make(chan struct{})}
 	t.Cleanup(func() { close(tr.release) })
 	e := newEnv(t, db, c, func(o *api.Options, d *api.Deps) {
-		o.PreviewTimeout = 200 * time.Millisecond
+		o.PreviewTimeout = 2 * time.Second // the slow domain waits it out; the others must not, even on a loaded machine
 		d.Transport = tr
 	})
 	token := e.login(senderMail).AccessToken

@@ -123,8 +123,10 @@ func TestServeStartsAndStopsGracefully(t *testing.T) {
 	}
 }
 
+// waitReady polls url until it answers 200, for a minute at most (a loaded
+// CI machine migrating a fresh database can take seconds).
 func waitReady(ctx context.Context, url string, done <-chan error) error {
-	for range 200 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		select {
 		case err := <-done:
 			return fmt.Errorf("serve exited early: %v", err)

@@ -34,7 +34,7 @@ func TestServeHTTPS(t *testing.T) {
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}}}
 	var resp *http.Response
 	var err error
-	for range 100 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		if resp, err = client.Get("https://" + addr + "/readyz"); err == nil {
 			break
 		}

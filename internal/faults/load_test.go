@@ -14,7 +14,7 @@ import (
 
 const (
 	loadClients = 4
-	maildirWait = 3 * time.Minute
+	maildirWait = 6 * time.Minute // a killed process's claimed jobs come back through River's rescuer and a retry: ~2 min
 	burstPoll   = 2 * time.Second
 	settleWait  = 4 * time.Minute
 )
