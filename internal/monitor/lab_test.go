@@ -36,6 +36,75 @@ func (p pinSource) Pin(ctx context.Context, domain string) (delivery.Pin, bool, 
 	return delivery.Pin{Policy: pin.Policy, MXHosts: pin.MXHosts, Suspended: pin.Suspended(), Reason: pin.Reason}, true, nil
 }
 
+// labMonitor is a monitor with the real check, a real store and a delivery
+// route reading its pins, all against one lab resolver and MX port.
+type labMonitor struct {
+	t        *testing.T
+	mon      *monitor.Monitor
+	store    *trust.Store
+	clock    *clock
+	mail     *mailer
+	resolver string
+	port     int
+	ca       *testenv.CA // extra PKIX root; nil: none
+}
+
+func newLabMonitor(t *testing.T, resolver string, port int, ca *testenv.CA, pin trust.Pin) *labMonitor {
+	t.Helper()
+	db := testenv.DB(t, database.SQLite)
+	addOrg(t, db, pin.OrganisationID)
+	opts := mailcheck.Options{Port: port, EHLOName: "veilig.test", Timeout: 20 * time.Second, AllowPrivate: true}
+	if ca != nil {
+		opts.Roots = ca.Pool()
+	}
+	l := &labMonitor{t: t, clock: &clock{t: time.Now()}, mail: &mailer{}, resolver: resolver, port: port, ca: ca}
+	l.store = trust.NewStore(db, l.clock.Now)
+	checker := mailcheck.NewWithOptions(mailcheck.NewDNS(resolver, 5*time.Second), testenv.Logger(t), opts)
+	var err error
+	l.mon, err = monitor.New(monitor.Deps{Store: l.store, Checker: checker, Admins: admins{pin.OrganisationID: {"admin@a.test"}},
+		Mailer: l.mail, Log: testenv.Logger(t), Now: l.clock.Now}, monitor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin.NextCheckAt = l.clock.Now()
+	if err := l.store.PutPin(context.Background(), pin); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// checkDue advances the clock past the next check, runs it and returns the pin.
+func (l *labMonitor) checkDue(step, domain string) trust.Pin {
+	l.t.Helper()
+	l.clock.advance(2 * day)
+	ctx := context.Background()
+	if n, err := l.mon.CheckDue(ctx); n != 1 || err != nil {
+		l.t.Fatalf("%s: CheckDue = %d, %v", step, n, err)
+	}
+	pin, err := l.store.Pin(ctx, domain)
+	if err != nil {
+		l.t.Fatalf("%s: %v", step, err)
+	}
+	return pin
+}
+
+// deliver sends one message to bob@domain over a fresh delivery route.
+func (l *labMonitor) deliver(domain string) delivery.Result {
+	l.t.Helper()
+	cfg := delivery.Config{Resolver: l.resolver, Port: l.port, Hostname: "veilig.test"}
+	if l.ca != nil {
+		cfg.ExtraRoots = []*x509.Certificate{l.ca.Cert}
+	}
+	d, err := delivery.New(cfg, delivery.Deps{Log: testenv.Logger(l.t), Pins: pinSource{l.store}})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer d.Close()
+	body := "Subject: lab\r\n\r\nmonitor lab\r\n"
+	return d.Deliver(context.Background(), domain, delivery.Envelope{From: "alice@veilig.test", To: []string{"bob@" + domain},
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }})
+}
+
 func TestLabDowngradeAndRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test")
@@ -49,36 +118,8 @@ func TestLabDowngradeAndRecovery(t *testing.T) {
 		return []string{"@ MX 10 mx", "mx A 127.0.0.41", "_" + strconv.Itoa(mx.Port()) + "._tcp.mx TLSA " + tlsa}
 	}
 	lab := testenv.StartDNS(t, []testenv.Zone{{Name: "partner.test", Signed: true, Records: records(mx.TLSA(3, 1, 1))}})
-	db := testenv.DB(t, database.SQLite)
-	addOrg(t, db, "org-a")
-	log := testenv.Logger(t)
-	checker := mailcheck.NewWithOptions(mailcheck.NewDNS(lab.ResolverAddr(), 5*time.Second), log,
-		mailcheck.Options{Port: mx.Port(), EHLOName: "veilig.test", Timeout: 20 * time.Second, AllowPrivate: true})
-	c := &clock{t: time.Now()}
-	store := trust.NewStore(db, c.Now)
-	ml := &mailer{}
-	mon, err := monitor.New(monitor.Deps{Store: store, Checker: checker, Admins: admins{"org-a": {"admin@a.test"}},
-		Mailer: ml, Log: log, Now: c.Now}, monitor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := store.PutPin(ctx, trust.Pin{Domain: "partner.test", OrganisationID: "org-a", Policy: "dane",
-		MXHosts: []string{"mx.partner.test"}, NextCheckAt: c.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	deliver := func() delivery.Result {
-		t.Helper()
-		d, err := delivery.New(delivery.Config{Resolver: lab.ResolverAddr(), Port: mx.Port(), Hostname: "veilig.test"},
-			delivery.Deps{Log: log, Pins: pinSource{store}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		body := "Subject: lab\r\n\r\nmonitor lab\r\n"
-		return d.Deliver(ctx, "partner.test", delivery.Envelope{From: "alice@veilig.test", To: []string{"bob@partner.test"},
-			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }})
-	}
+	l := newLabMonitor(t, lab.ResolverAddr(), mx.Port(), nil, trust.Pin{Domain: "partner.test", OrganisationID: "org-a",
+		Policy: "dane", MXHosts: []string{"mx.partner.test"}})
 	steps := []struct {
 		name    string
 		tlsa    string // "" keeps the zone
@@ -95,19 +136,14 @@ func TestLabDowngradeAndRecovery(t *testing.T) {
 		if st.tlsa != "" {
 			lab.Update(t, "partner.test", records(st.tlsa))
 		}
-		c.advance(2 * day)
-		if n, err := mon.CheckDue(ctx); n != 1 || err != nil {
-			t.Fatalf("%s: CheckDue = %d, %v", st.name, n, err)
+		if pin := l.checkDue(st.name, "partner.test"); pin.State != st.state {
+			r, _ := l.store.Report(context.Background(), "partner.test")
+			t.Fatalf("%s: pin %+v; want %s; report %+v", st.name, pin, st.state, r)
 		}
-		pin, err := store.Pin(ctx, "partner.test")
-		if err != nil || pin.State != st.state {
-			r, _ := store.Report(ctx, "partner.test")
-			t.Fatalf("%s: pin %+v, %v; want %s; report %+v", st.name, pin, err, st.state, r)
-		}
-		if mails := ml.take(); (st.event == "") != (len(mails) == 0) {
+		if mails := l.mail.take(); (st.event == "") != (len(mails) == 0) {
 			t.Fatalf("%s: mails %+v", st.name, mails)
 		}
-		res := deliver()
+		res := l.deliver("partner.test")
 		if res.Outcome != st.outcome {
 			t.Fatalf("%s: delivery %+v, want %v", st.name, res, st.outcome)
 		}
@@ -133,36 +169,12 @@ func TestLabPKIXMXChangeAndRepin(t *testing.T) {
 	mx := testenv.StartPostfix(t, testenv.PostfixOptions{Hostname: "mx1.pkix.test", IP: "127.0.0.42", Certificate: &cert})
 	records := func(host string) []string { return []string{"@ MX 10 " + host, host + " A 127.0.0.42"} }
 	lab := testenv.StartDNS(t, []testenv.Zone{{Name: "pkix.test", Records: records("mx1")}})
-	db := testenv.DB(t, database.SQLite)
-	addOrg(t, db, "org-a")
-	log := testenv.Logger(t)
-	checker := mailcheck.NewWithOptions(mailcheck.NewDNS(lab.ResolverAddr(), 5*time.Second), log,
-		mailcheck.Options{Port: mx.Port(), EHLOName: "veilig.test", Roots: ca.Pool(), Timeout: 20 * time.Second, AllowPrivate: true})
-	c := &clock{t: time.Now()}
-	store := trust.NewStore(db, c.Now)
-	mon, err := monitor.New(monitor.Deps{Store: store, Checker: checker, Admins: admins{"org-a": {"admin@a.test"}},
-		Mailer: &mailer{}, Log: log, Now: c.Now}, monitor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := store.PutPin(ctx, trust.Pin{Domain: "pkix.test", OrganisationID: "org-a", Policy: "pkix",
-		MXHosts: []string{"mx1.pkix.test"}, NextCheckAt: c.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	l := newLabMonitor(t, lab.ResolverAddr(), mx.Port(), ca, trust.Pin{Domain: "pkix.test", OrganisationID: "org-a",
+		Policy: "pkix", MXHosts: []string{"mx1.pkix.test"}})
 	delivered := 0
 	deliver := func(step string, want delivery.Outcome) {
 		t.Helper()
-		d, err := delivery.New(delivery.Config{Resolver: lab.ResolverAddr(), Port: mx.Port(), Hostname: "veilig.test",
-			ExtraRoots: []*x509.Certificate{ca.Cert}}, delivery.Deps{Log: log, Pins: pinSource{store}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		body := "Subject: lab\r\n\r\npkix lab\r\n"
-		res := d.Deliver(ctx, "pkix.test", delivery.Envelope{From: "alice@veilig.test", To: []string{"bob@pkix.test"},
-			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }})
-		if res.Outcome != want {
+		if res := l.deliver("pkix.test"); res.Outcome != want {
 			t.Fatalf("%s: delivery %+v, want %v", step, res, want)
 		}
 		if want == delivery.Delivered {
@@ -172,13 +184,9 @@ func TestLabPKIXMXChangeAndRepin(t *testing.T) {
 	}
 	checkDue := func(step, state string) {
 		t.Helper()
-		c.advance(2 * day)
-		if n, err := mon.CheckDue(ctx); n != 1 || err != nil {
-			t.Fatalf("%s: CheckDue = %d, %v", step, n, err)
-		}
-		if pin, err := store.Pin(ctx, "pkix.test"); err != nil || pin.State != state {
-			r, _ := store.Report(ctx, "pkix.test")
-			t.Fatalf("%s: pin %+v, %v; want %s; report %+v", step, pin, err, state, r)
+		if pin := l.checkDue(step, "pkix.test"); pin.State != state {
+			r, _ := l.store.Report(context.Background(), "pkix.test")
+			t.Fatalf("%s: pin %+v; want %s; report %+v", step, pin, state, r)
 		}
 	}
 	checkDue("pinned host", trust.StateTrusted)
@@ -186,7 +194,7 @@ func TestLabPKIXMXChangeAndRepin(t *testing.T) {
 	lab.Update(t, "pkix.test", records("mx2"))
 	checkDue("moved to mx2", trust.StateSuspended)
 	deliver("moved to mx2", delivery.Temporary)
-	pin, _, err := mon.Repin(ctx, "pkix.test", false)
+	pin, _, err := l.mon.Repin(context.Background(), "pkix.test", false)
 	if err != nil || pin.State != trust.StateTrusted || len(pin.MXHosts) != 1 || pin.MXHosts[0] != "mx2.pkix.test" {
 		t.Fatalf("Repin = %+v, %v", pin, err)
 	}
