@@ -49,8 +49,8 @@ type Store interface {
 	DuePins(ctx context.Context, now time.Time, limit int) ([]trust.Pin, error)
 	PinnedDomains(ctx context.Context) ([]string, error)
 	Checked(ctx context.Context, domain string, checkedAt, next time.Time) error
-	Suspend(ctx context.Context, domain, reason string) (bool, error)
-	Restore(ctx context.Context, domain string) (bool, error)
+	Suspend(ctx context.Context, pin trust.Pin, reason string) (bool, error)
+	Restore(ctx context.Context, pin trust.Pin) (bool, error)
 	SaveReport(ctx context.Context, r mailcheck.Report) error
 	Report(ctx context.Context, domain string) (mailcheck.Report, error)
 	ReportTimes(ctx context.Context) (map[string]time.Time, error)
@@ -341,7 +341,7 @@ func (m *Monitor) comparePin(ctx context.Context, pin trust.Pin, r mailcheck.Rep
 	suspended := pin.Suspended()
 	switch {
 	case why != "" && !suspended:
-		changed, err := m.deps.Store.Suspend(ctx, pin.Domain, why)
+		changed, err := m.deps.Store.Suspend(ctx, pin, why)
 		if err != nil {
 			return err
 		}
@@ -350,7 +350,7 @@ func (m *Monitor) comparePin(ctx context.Context, pin trust.Pin, r mailcheck.Rep
 			m.tell(ctx, pin.Domain, pin.OrganisationID, trust.KindSuspended, why, r)
 		}
 	case why == "" && suspended:
-		changed, err := m.deps.Store.Restore(ctx, pin.Domain)
+		changed, err := m.deps.Store.Restore(ctx, pin)
 		if err != nil {
 			return err
 		}

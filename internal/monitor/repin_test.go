@@ -134,3 +134,28 @@ func put(t *testing.T, e *env, p trust.Pin) {
 		t.Fatal(err)
 	}
 }
+
+// A re-pin while a periodic check of the same domain is running wins: the
+// check judged the old pin, so its suspension is not applied.
+func TestRepinDuringACheckWins(t *testing.T) {
+	testenv.ForEachDB(t, func(t *testing.T, db *database.DB) {
+		addOrg(t, db, "org-a")
+		e := newEnv(t, db, monitor.Config{}, nil)
+		ctx := context.Background()
+		put(t, e, trust.Pin{Domain: "p.test", OrganisationID: "org-a", Policy: "pkix", MXHosts: []string{"mx1.p.test"},
+			NextCheckAt: e.clock.Now()})
+		e.checker.set("p.test", pkixAt("p.test", "mx2.p.test"))
+		e.checker.gate = func() { // the operator's re-pin lands while the check runs
+			e.checker.gate = nil
+			put(t, e, trust.Pin{Domain: "p.test", OrganisationID: "org-a", Policy: "pkix", MXHosts: []string{"mx2.p.test"},
+				NextCheckAt: e.clock.Now().Add(day)})
+		}
+		e.checkDue(t, 1)
+		if p, _ := e.store.Pin(ctx, "p.test"); p.State != trust.StateTrusted || !slices.Equal(p.MXHosts, []string{"mx2.p.test"}) {
+			t.Fatalf("pin %+v, want the re-pinned one, trusted", p)
+		}
+		if kinds := e.kinds(t); len(kinds) != 0 || len(e.mailer.take()) != 0 {
+			t.Fatalf("events %v or mails after a check that judged the old pin", kinds)
+		}
+	})
+}

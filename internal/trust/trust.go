@@ -169,23 +169,33 @@ func (s *Store) toRow(p Pin) (pinRow, error) {
 	if err := checkPin(p); err != nil {
 		return pinRow{}, err
 	}
-	hosts := make([]string, 0, len(p.MXHosts))
-	for _, h := range p.MXHosts {
+	mx, err := mxHostsJSON(p.MXHosts)
+	if err != nil {
+		return pinRow{}, err
+	}
+	now := s.now().UTC()
+	if p.NextCheckAt.IsZero() {
+		p.NextCheckAt = now
+	}
+	return pinRow{Domain: p.Domain, OrganisationID: p.OrganisationID, Policy: p.Policy, MXHosts: mx,
+		State: p.State, Reason: p.Reason, NextCheckAt: p.NextCheckAt.UTC(), CheckedAt: utcPtr(p.CheckedAt),
+		UpdatedAt: now}, nil
+}
+
+// mxHostsJSON is the stored form of a pin's MX hosts: normalised, each once,
+// in the order given.
+func mxHostsJSON(in []string) (string, error) {
+	hosts := make([]string, 0, len(in))
+	for _, h := range in {
 		if h = NormaliseDomain(h); h != "" && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
 	}
 	mx, err := json.Marshal(hosts)
 	if err != nil {
-		return pinRow{}, fmt.Errorf("trust: %w", err)
+		return "", fmt.Errorf("trust: %w", err)
 	}
-	now := s.now().UTC()
-	if p.NextCheckAt.IsZero() {
-		p.NextCheckAt = now
-	}
-	return pinRow{Domain: p.Domain, OrganisationID: p.OrganisationID, Policy: p.Policy, MXHosts: string(mx),
-		State: p.State, Reason: p.Reason, NextCheckAt: p.NextCheckAt.UTC(), CheckedAt: utcPtr(p.CheckedAt),
-		UpdatedAt: now}, nil
+	return string(mx), nil
 }
 
 func checkPin(p Pin) error {
@@ -272,40 +282,49 @@ func (s *Store) Checked(ctx context.Context, domain string, checkedAt, next time
 	return s.updatePin(ctx, domain, "", map[string]any{"checked_at": checkedAt.UTC(), "next_check_at": next.UTC()})
 }
 
-// Suspend marks domain's pin suspended for reason and reports whether it was
-// trusted before (false: it was suspended already, nothing changed).
-func (s *Store) Suspend(ctx context.Context, domain, reason string) (bool, error) {
-	return s.transition(ctx, domain, StateTrusted, map[string]any{"state": StateSuspended, "reason": reason})
+// Suspend marks the domain of pin suspended for reason and reports whether it
+// was trusted before. It changes nothing (false) when the pin is suspended
+// already or is no longer pin: an operator's re-pin (other policy or MX
+// hosts) during the check that judged pin wins over that check.
+func (s *Store) Suspend(ctx context.Context, pin Pin, reason string) (bool, error) {
+	return s.transition(ctx, pin, StateTrusted, map[string]any{"state": StateSuspended, "reason": reason})
 }
 
-// Restore marks domain's pin trusted again and reports whether it was
-// suspended before.
-func (s *Store) Restore(ctx context.Context, domain string) (bool, error) {
-	return s.transition(ctx, domain, StateSuspended, map[string]any{"state": StateTrusted, "reason": ""})
+// Restore marks the domain of pin trusted again and reports whether it was
+// suspended before (and still pin, as for Suspend).
+func (s *Store) Restore(ctx context.Context, pin Pin) (bool, error) {
+	return s.transition(ctx, pin, StateSuspended, map[string]any{"state": StateTrusted, "reason": ""})
 }
 
-// transition updates the pin when it is in state from; a pin that does not
-// exist is ErrNotFound.
-func (s *Store) transition(ctx context.Context, domain, from string, set map[string]any) (bool, error) {
-	err := s.updatePin(ctx, domain, from, set)
+// transition updates the pin when it is in state from and still has pin's
+// policy and MX hosts; a pin that does not exist is ErrNotFound.
+func (s *Store) transition(ctx context.Context, pin Pin, from string, set map[string]any) (bool, error) {
+	mx, err := mxHostsJSON(pin.MXHosts)
+	if err != nil {
+		return false, err
+	}
+	err = s.updatePin(ctx, pin.Domain, from, set, "policy = ? AND mx_hosts = ?", pin.Policy, mx)
 	if errors.Is(err, ErrNotFound) {
-		if _, perr := s.Pin(ctx, domain); perr != nil {
+		if _, perr := s.Pin(ctx, pin.Domain); perr != nil {
 			return false, perr
 		}
-		return false, nil // in the other state already
+		return false, nil // in the other state already, or re-pinned meanwhile
 	}
 	return err == nil, err
 }
 
-// updatePin sets columns of domain's pin (only when in state, if not empty);
-// no row updated is ErrNotFound.
-func (s *Store) updatePin(ctx context.Context, domain, state string, set map[string]any) error {
+// updatePin sets columns of domain's pin (only when in state, if not empty,
+// and where cond holds, if given); no row updated is ErrNotFound.
+func (s *Store) updatePin(ctx context.Context, domain, state string, set map[string]any, cond ...any) error {
 	db, cancel := s.ctx(ctx)
 	defer cancel()
 	set["updated_at"] = s.now().UTC()
 	q := db.Model(&pinRow{}).Where("domain = ?", NormaliseDomain(domain))
 	if state != "" {
 		q = q.Where("state = ?", state)
+	}
+	if len(cond) > 0 {
+		q = q.Where(cond[0], cond[1:]...)
 	}
 	res := q.Updates(set)
 	if res.Error != nil {

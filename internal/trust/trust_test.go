@@ -104,19 +104,29 @@ func TestSuspendRestore(t *testing.T) {
 		ctx := context.Background()
 		addOrg(t, db, "org-a")
 		s := trust.NewStore(db, nil)
-		if err := s.PutPin(ctx, trust.Pin{Domain: "a.test", OrganisationID: "org-a", Policy: "dane"}); err != nil {
+		pin := trust.Pin{Domain: "a.test", OrganisationID: "org-a", Policy: "dane", MXHosts: []string{"MX.a.test."}}
+		if err := s.PutPin(ctx, pin); err != nil {
 			t.Fatal(err)
 		}
+		repinned := pin
+		repinned.MXHosts = []string{"mx2.a.test"}
 		steps := []struct {
 			name    string
 			op      func() (bool, error)
 			changed bool
 			state   string
 		}{
-			{"restore a trusted pin", func() (bool, error) { return s.Restore(ctx, "a.test") }, false, "trusted"},
-			{"suspend", func() (bool, error) { return s.Suspend(ctx, "a.test", "DANE gone") }, true, "suspended"},
-			{"suspend again", func() (bool, error) { return s.Suspend(ctx, "a.test", "DANE gone") }, false, "suspended"},
-			{"restore", func() (bool, error) { return s.Restore(ctx, "a.test") }, true, "trusted"},
+			{"restore a trusted pin", func() (bool, error) { return s.Restore(ctx, pin) }, false, "trusted"},
+			{"suspend", func() (bool, error) { return s.Suspend(ctx, pin, "DANE gone") }, true, "suspended"},
+			{"suspend again", func() (bool, error) { return s.Suspend(ctx, pin, "DANE gone") }, false, "suspended"},
+			{"restore", func() (bool, error) { return s.Restore(ctx, pin) }, true, "trusted"},
+			{"re-pinned meanwhile", func() (bool, error) {
+				if err := s.PutPin(ctx, repinned); err != nil {
+					return false, err
+				}
+				return s.Suspend(ctx, pin, "judged on the old MX hosts")
+			}, false, "trusted"},
+			{"the new pin", func() (bool, error) { return s.Suspend(ctx, repinned, "DANE gone") }, true, "suspended"},
 		}
 		for _, st := range steps {
 			changed, err := st.op()
@@ -127,7 +137,7 @@ func TestSuspendRestore(t *testing.T) {
 				t.Fatalf("%s: state %q, want %q", st.name, p.State, st.state)
 			}
 		}
-		if _, err := s.Suspend(ctx, "none.test", "x"); !errors.Is(err, trust.ErrNotFound) {
+		if _, err := s.Suspend(ctx, trust.Pin{Domain: "none.test"}, "x"); !errors.Is(err, trust.ErrNotFound) {
 			t.Fatalf("Suspend unknown: %v", err)
 		}
 	})
