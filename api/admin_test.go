@@ -98,7 +98,7 @@ func TestAdminRepin(t *testing.T) {
 			`"state":"trusted"`, `"report":{`}},
 		{"upper case is the same domain", pin("VALLEI.example", `{"accept_weaker":false}`), 200, nil},
 		{"no pin", pin("weg.example", ""), 404, []string{"urn:veilig:problem:not-found"}},
-		{"weaker", pin("zwak.example", ""), 409, []string{"urn:veilig:problem:pin-weaker", "accept_weaker"}},
+		{"weaker", pin("zwak.example", ""), 409, []string{"urn:veilig:problem:pin-weaker", "offers mta-sts and is pinned to dane"}},
 		{"weaker accepted", pin("zwak.example", `{"accept_weaker":true}`), 200, []string{`"policy":"mta-sts"`}},
 		{"check incomplete", pin("stuk.example", ""), 503, []string{"urn:veilig:problem:check-incomplete"}},
 		{"not a domain", request{method: "POST", path: "/api/v1/admin/domains/-x_/pin", token: op, skipRequestCheck: true},

@@ -351,7 +351,7 @@ func (f *fakePins) Repin(_ context.Context, domain string, acceptWeaker bool) (a
 	case domain == "stuk.example":
 		return api.DomainPin{}, mailcheck.Report{}, fmt.Errorf("%w: monitor: resolver 10.0.0.53 timed out", api.ErrCheckIncomplete)
 	case domain == "zwak.example" && !acceptWeaker:
-		return api.DomainPin{}, r, fmt.Errorf("%w: monitor: mta-sts, pinned to dane", api.ErrPinWeaker)
+		return api.DomainPin{}, r, fmt.Errorf("%w: monitor", &api.PinWeakerError{Reason: "the domain offers mta-sts and is pinned to dane"})
 	}
 	return api.DomainPin{Domain: domain, OrganisationID: "org-vallei", Policy: "mta-sts", MXHosts: r.MXHosts,
 		State: "trusted", NextCheckAt: checked.Add(24 * time.Hour)}, r, nil

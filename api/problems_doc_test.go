@@ -3,6 +3,7 @@ package api_test
 import (
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -17,10 +18,13 @@ func TestProblemTypesDocumented(t *testing.T) {
 		t.Fatalf("found %d problem kinds in problem.go; the pattern is stale", len(kinds))
 	}
 	doc, spec := read(t, "../docs/problems.md"), read(t, "openapi.yaml")
+	statusCodes := map[string]int{"BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
+		"MethodNotAllowed": 405, "Conflict": 409, "RequestEntityTooLarge": 413, "UnsupportedMediaType": 415,
+		"UnprocessableEntity": 422, "TooManyRequests": 429, "InternalServerError": 500, "ServiceUnavailable": 503}
 	for _, k := range kinds {
 		typ := "urn:veilig:problem:" + k[1]
-		if !strings.Contains(doc, "| `"+typ+"` |") {
-			t.Errorf("docs/problems.md lacks %s", typ)
+		if status := strconv.Itoa(statusCodes[k[2]]); !strings.Contains(doc, "| `"+typ+"` | "+status+" |") {
+			t.Errorf("docs/problems.md lacks %s with status %s", typ, status)
 		}
 		if !strings.Contains(spec, "- "+typ+"\n") {
 			t.Errorf("openapi.yaml's Problem type enum lacks %s", typ)

@@ -45,6 +45,15 @@ func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
 // domainTakenDetail is all a 409 says about a claimed domain (issue 6 §1).
 const domainTakenDetail = "domain is already part of the community"
 
+// PinWeakerError says why a re-pin was refused; it unwraps to ErrPinWeaker.
+// Reason (policies, MX host names, test outcomes) is shown to the operator.
+type PinWeakerError struct{ Reason string }
+
+func (e *PinWeakerError) Error() string { return "api: weaker than the pin: " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrPinWeaker) hold.
+func (e *PinWeakerError) Unwrap() error { return ErrPinWeaker }
+
 // mapServiceError maps the errors above and the account errors of
 // internal/auth, or returns nil.
 func mapServiceError(err error) *Error {
@@ -70,8 +79,11 @@ func mapTypedServiceError(err error) *Error {
 	var (
 		ve *ValidationError
 		rl *RateLimitError
+		pw *PinWeakerError
 	)
 	switch {
+	case errors.As(err, &pw):
+		return newError(kindPinWeaker, "not re-pinned: "+clip(pw.Reason, 500)).withCause(err)
 	case errors.As(err, &ve):
 		return newError(kindValidation, "the request fails validation").withFields(ve.Fields...).withCause(err)
 	case errors.As(err, &rl):
@@ -96,7 +108,7 @@ var serviceSentinels = []struct {
 	{ErrConflict, kindConflict, "the request conflicts with the resource's current state", ""},
 	{ErrRateLimited, kindRateLimited, "too many requests; try again later", ""},
 	{ErrForbidden, kindForbidden, "this action is not allowed", ""},
-	{ErrPinWeaker, kindPinWeaker, "the domain's transport security is weaker than its pin, or fails DNSSEC; the report says what; send accept_weaker to pin a weaker policy", ""},
+	{ErrPinWeaker, kindPinWeaker, "the domain's transport security is weaker than its pin, or fails DNSSEC; the latest report says what", ""},
 	{ErrCheckIncomplete, kindCheckIncomplete, "the mail check of the domain could not complete; nothing was changed", ""},
 	{auth.ErrUserNotFound, kindNotFound, "no such user", ""},
 	{auth.ErrNotFound, kindNotFound, "not found", ""},

@@ -41,6 +41,10 @@ var monitorSentinels = []struct{ from, to error }{
 }
 
 func monitorError(err error) error {
+	var we *monitor.WeakerError
+	if errors.As(err, &we) {
+		return fmt.Errorf("%w: %w", &api.PinWeakerError{Reason: we.Reason}, err)
+	}
 	for _, s := range monitorSentinels {
 		if errors.Is(err, s.from) {
 			return fmt.Errorf("%w: %w", s.to, err)

@@ -53,11 +53,16 @@ func TestMonitorError(t *testing.T) {
 	for _, tc := range []struct{ in, want error }{
 		{fmt.Errorf("%w: a.test", monitor.ErrNotPinned), api.ErrNotFound},
 		{fmt.Errorf("%w: a.test offers pkix", monitor.ErrWeaker), api.ErrPinWeaker},
+		{&monitor.WeakerError{Reason: "the domain has no MX hosts to pin"}, api.ErrPinWeaker},
 		{fmt.Errorf("%w: timeout", monitor.ErrCheckIncomplete), api.ErrCheckIncomplete},
 	} {
 		if got := monitorError(tc.in); !errors.Is(got, tc.want) || !errors.Is(got, tc.in) {
 			t.Errorf("%v does not wrap both %v and the cause", got, tc.want)
 		}
+	}
+	var pw *api.PinWeakerError
+	if !errors.As(monitorError(&monitor.WeakerError{Reason: "no MX"}), &pw) || pw.Reason != "no MX" {
+		t.Errorf("the reason was lost: %+v", pw)
 	}
 	other := errors.New("disk full")
 	if monitorError(other) != other {

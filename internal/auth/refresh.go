@@ -165,7 +165,8 @@ func revokeUserTokens(tx *gorm.DB, userID string, now time.Time) error {
 }
 
 // revoke ends the family of token (logout, RFC 7009 §2.1). An unknown token is
-// not an error. It returns the owner's user id when the token was known.
+// not an error. It returns the owner's user id when this call ended the
+// family ("" when the token is unknown or its family had ended already).
 func (r *refreshTokens) revoke(ctx context.Context, token string) (string, error) {
 	hash, ok := parseRefreshToken(token)
 	if !ok {
@@ -181,7 +182,15 @@ func (r *refreshTokens) revoke(ctx context.Context, token string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("auth: find refresh token: %w", err)
 	}
-	return row.UserID, revokeFamily(r.db.WithContext(ctx), row.FamilyID, dbTime(r.now()))
+	res := r.db.WithContext(ctx).Model(&refreshRow{}).Where("family_id = ? AND revoked_at IS NULL", row.FamilyID).
+		Update("revoked_at", dbTime(r.now()))
+	if res.Error != nil {
+		return "", fmt.Errorf("auth: revoke refresh token family: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return "", nil // ended already: nobody signed out now
+	}
+	return row.UserID, nil
 }
 
 // prune deletes tokens whose family has ended.

@@ -264,11 +264,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 		_, _ = e.svc.RefreshGrant(ctx, pair.RefreshToken, "192.0.2.1") // reuse
 		_, _ = e.svc.PasswordGrant(ctx, u.Email, "a wrong password", "192.0.2.1")
-		_, _ = e.svc.PasswordGrant(ctx, "anna@utrecht.example", "anna's LDAP password", "192.0.2.1")
-		_ = e.svc.Logout(ctx, next.RefreshToken)
+		anna, _ := e.svc.PasswordGrant(ctx, "anna@utrecht.example", "anna's LDAP password", "192.0.2.1")
+		_ = e.svc.Logout(ctx, anna.RefreshToken) // next's family ended with the reuse above
 		logs := e.logs.String()
 		for _, secret := range []string{janPassword, "a wrong password", "anna's LDAP password",
-			pair.RefreshToken, next.RefreshToken, pair.AccessToken, next.AccessToken, hashToken(pair.RefreshToken)} {
+			pair.RefreshToken, next.RefreshToken, pair.AccessToken, next.AccessToken, hashToken(pair.RefreshToken),
+			anna.RefreshToken, anna.AccessToken} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("log contains a secret %.8q…", secret)
 			}

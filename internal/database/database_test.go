@@ -2,8 +2,13 @@ package database_test
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/veilig/veilig/internal/database"
 	"github.com/veilig/veilig/internal/testenv"
@@ -43,8 +48,12 @@ func TestMigrationsRollBack(t *testing.T) {
 			time.Now()).Error; err != nil {
 			t.Fatalf("a repinned event: %v", err)
 		}
+		before := schema(t, db)
 		if err := db.DownTo(ctx, 0); err != nil {
 			t.Fatalf("down: %v", err)
+		}
+		if left := schema(t, db); len(left) > 1 { // goose's own version table stays
+			t.Errorf("tables left after rolling everything back: %v", slices.Collect(maps.Keys(left)))
 		}
 		if err := db.Migrate(ctx, testenv.Discard()); err != nil {
 			t.Fatalf("up again: %v", err)
@@ -52,5 +61,32 @@ func TestMigrationsRollBack(t *testing.T) {
 		if err := db.CheckMigrated(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if diff := cmp.Diff(before, schema(t, db)); diff != "" {
+			t.Errorf("schema after down and up (-before +after):\n%s", diff)
+		}
 	})
+}
+
+// schema is every table's columns and their database types, as the driver
+// reports them.
+func schema(t *testing.T, db *database.DB) map[string][]string {
+	t.Helper()
+	tables, err := db.Migrator().GetTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, table := range tables {
+		if strings.HasPrefix(table, "sqlite_") { // SQLite's own (AUTOINCREMENT counters)
+			continue
+		}
+		cols, err := db.Migrator().ColumnTypes(table)
+		if err != nil {
+			t.Fatalf("columns of %s: %v", table, err)
+		}
+		for _, c := range cols {
+			out[table] = append(out[table], c.Name()+" "+c.DatabaseTypeName())
+		}
+	}
+	return out
 }

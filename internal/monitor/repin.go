@@ -21,6 +21,15 @@ var (
 	ErrWeaker = errors.New("monitor: the domain's transport is weaker than its pin")
 )
 
+// WeakerError says why a re-pin was refused as weaker; it unwraps to
+// ErrWeaker. Reason names policies, MX hosts and test outcomes only.
+type WeakerError struct{ Reason string }
+
+func (e *WeakerError) Error() string { return ErrWeaker.Error() + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrWeaker) hold.
+func (e *WeakerError) Unwrap() error { return ErrWeaker }
+
 // policyRank orders the pin policies from weakest to strongest.
 var policyRank = map[string]int{trust.PolicyPKIX: 1, trust.PolicyMTASTS: 2, trust.PolicyDANE: 3}
 
@@ -41,16 +50,20 @@ func (m *Monitor) Repin(ctx context.Context, domain string, acceptWeaker bool) (
 	}
 	r := m.fresh(ctx, old.Domain)
 	pin, err := m.nextPin(old, r, acceptWeaker)
+	if errors.Is(err, ErrCheckIncomplete) {
+		return old, r, err // the last complete report stays the baseline
+	}
+	if serr := m.deps.Store.SaveReport(ctx, r); serr != nil { // a refused re-pin's report is the latest too
+		return old, r, fmt.Errorf("monitor: %w", serr)
+	}
 	if err != nil {
 		return old, r, err
-	}
-	if err := m.deps.Store.SaveReport(ctx, r); err != nil {
-		return old, r, fmt.Errorf("monitor: %w", err)
 	}
 	if err := m.deps.Store.PutPin(ctx, pin); err != nil {
 		return old, r, fmt.Errorf("monitor: %w", err)
 	}
-	m.tell(ctx, pin.Domain, pin.OrganisationID, trust.KindRepinned, repinDetail(old, pin), r)
+	// The pin stands: telling about it outlives an operator who hung up.
+	m.tell(context.WithoutCancel(ctx), pin.Domain, pin.OrganisationID, trust.KindRepinned, repinDetail(old, pin), r)
 	return pin, r, nil
 }
 
@@ -80,11 +93,14 @@ func (m *Monitor) nextPin(old trust.Pin, r mailcheck.Report, acceptWeaker bool) 
 	checked := r.CheckedAt
 	pin := trust.Pin{Domain: old.Domain, OrganisationID: old.OrganisationID, Policy: policy, MXHosts: r.MXHosts,
 		State: trust.StateTrusted, NextCheckAt: m.now().Add(m.jittered()), CheckedAt: &checked}
-	if why := violation(pin, r); why != "" {
-		return trust.Pin{}, fmt.Errorf("%w: %s: %s", ErrWeaker, old.Domain, why)
-	}
-	if policyRank[policy] < policyRank[old.Policy] && !acceptWeaker {
-		return trust.Pin{}, fmt.Errorf("%w: %s offers %s, pinned to %s", ErrWeaker, old.Domain, policy, old.Policy)
+	switch why := violation(pin, r); {
+	case why != "":
+		return trust.Pin{}, &WeakerError{Reason: why}
+	case len(r.MXHosts) == 0: // no MX, a null MX or no domain: an empty pin would admit any host
+		return trust.Pin{}, &WeakerError{Reason: "the domain has no MX hosts to pin"}
+	case policyRank[policy] < policyRank[old.Policy] && !acceptWeaker:
+		return trust.Pin{}, &WeakerError{Reason: "the domain offers " + policy + " and is pinned to " + old.Policy +
+			"; send accept_weaker to pin " + policy}
 	}
 	return pin, nil
 }

@@ -109,6 +109,7 @@ func TestRepinRefusals(t *testing.T) {
 			{"weaker policy", "dane", mtaSTSOnly("d3.test"), false, monitor.ErrWeaker, "dane"},
 			{"weaker policy accepted", "dane", mtaSTSOnly("d4.test"), true, nil, "mta-sts"},
 			{"stronger policy", "pkix", good("d5.test"), false, nil, "dane"},
+			{"no MX hosts", "pkix", pkixAt("d6.test"), true, monitor.ErrWeaker, "pkix"},
 		}
 		for i, tc := range tests {
 			domain := tc.report.Domain
@@ -123,6 +124,16 @@ func TestRepinRefusals(t *testing.T) {
 			}
 			if p, err := e.store.Pin(ctx, domain); tc.pinned != "" && (err != nil || p.Policy != tc.wantPolicy) {
 				t.Errorf("%s: pin %+v, %v; want policy %s", tc.name, p, err, tc.wantPolicy)
+			}
+			// A complete check is the latest report, re-pinned or not; one that
+			// could not run leaves none behind here.
+			_, rerr := e.store.Report(ctx, domain)
+			if saved := rerr == nil; tc.pinned != "" && saved == errors.Is(err, monitor.ErrCheckIncomplete) {
+				t.Errorf("%s: report saved %v (err %v)", tc.name, saved, rerr)
+			}
+			var we *monitor.WeakerError
+			if errors.Is(err, monitor.ErrWeaker) && (!errors.As(err, &we) || we.Reason == "") {
+				t.Errorf("%s: %v says no reason", tc.name, err)
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 )
 
 // Lookup returns the addresses of host, in the order to try them.
@@ -42,14 +43,16 @@ func Via(lookup Lookup, d Dialer) func(ctx context.Context, network, address str
 	}
 }
 
-// first connects to the first of ips that answers.
+// first connects to the first of ips that answers. With a deadline on ctx,
+// each address gets an equal share of the time left (as net.Dialer does), so
+// one silent address does not use up the time of the next.
 func first(ctx context.Context, d Dialer, network string, ips []net.IP, port, host string) (net.Conn, error) {
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("%w for %s", ErrNoAddress, host)
 	}
 	var errs []error
-	for _, ip := range ips {
-		conn, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+	for i, ip := range ips {
+		conn, err := dialShare(ctx, d, network, net.JoinHostPort(ip.String(), port), len(ips)-i)
 		if err == nil {
 			return conn, nil
 		}
@@ -59,4 +62,16 @@ func first(ctx context.Context, d Dialer, network string, ips []net.IP, port, ho
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// dialShare dials address within 1/left of the time ctx has left.
+func dialShare(ctx context.Context, d Dialer, network, address string, left int) (net.Conn, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok || left <= 1 {
+		return d.DialContext(ctx, network, address)
+	}
+	share := time.Until(deadline) / time.Duration(left)
+	actx, cancel := context.WithTimeout(ctx, share)
+	defer cancel()
+	return d.DialContext(actx, network, address)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 )
 
 // recorder refuses every address but ok, and remembers what it was asked.
@@ -64,5 +65,32 @@ func TestVia(t *testing.T) {
 				t.Errorf("err = %v, want a connection: %v", err, tc.ok != "")
 			}
 		})
+	}
+}
+
+// silent never answers: it blocks until its context ends.
+type silent struct{ deadlines []time.Duration }
+
+func (s *silent) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	d, _ := ctx.Deadline()
+	s.deadlines = append(s.deadlines, time.Until(d))
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// With a deadline, each address gets a share of the time left, so the last
+// one is still tried.
+func TestViaSharesTheDeadline(t *testing.T) {
+	lookup := func(context.Context, string) ([]net.IP, error) {
+		return []net.IP{net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.2"), net.ParseIP("192.0.2.3")}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	d := &silent{}
+	if _, err := Via(lookup, d)(ctx, "tcp", "mta-sts.drie.test:443"); err == nil {
+		t.Fatal("connected to silent addresses")
+	}
+	if len(d.deadlines) != 3 || d.deadlines[0] > 1100*time.Millisecond {
+		t.Fatalf("attempt budgets %v, want three, the first at most a third of 3 s", d.deadlines)
 	}
 }

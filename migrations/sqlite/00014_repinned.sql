@@ -12,6 +12,9 @@ CREATE TABLE monitor_events_new (
 );
 INSERT INTO monitor_events_new (id, domain, organisation_id, kind, detail, created_at)
     SELECT id, domain, organisation_id, kind, detail, created_at FROM monitor_events;
+-- Keep the AUTOINCREMENT counter: ids are never handed out twice.
+DELETE FROM sqlite_sequence WHERE name = 'monitor_events_new';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'monitor_events_new', seq FROM sqlite_sequence WHERE name = 'monitor_events';
 DROP TABLE monitor_events;
 ALTER TABLE monitor_events_new RENAME TO monitor_events;
 CREATE INDEX monitor_events_created_idx ON monitor_events (created_at);
@@ -27,6 +30,8 @@ CREATE TABLE monitor_events_old (
 );
 INSERT INTO monitor_events_old (id, domain, organisation_id, kind, detail, created_at)
     SELECT id, domain, organisation_id, kind, detail, created_at FROM monitor_events WHERE kind != 'repinned';
+DELETE FROM sqlite_sequence WHERE name = 'monitor_events_old';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'monitor_events_old', seq FROM sqlite_sequence WHERE name = 'monitor_events';
 DROP TABLE monitor_events;
 ALTER TABLE monitor_events_old RENAME TO monitor_events;
 CREATE INDEX monitor_events_created_idx ON monitor_events (created_at);
