@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -122,6 +123,11 @@ func (h *handlers) authenticate() gin.HandlerFunc {
 			return
 		}
 		p, err := h.Tokens.Verify(c.Request.Context(), token)
+		if err != nil && !errors.Is(err, auth.ErrInvalidToken) {
+			_ = c.Error(err) // the database could not answer: 503 (or 500), not the caller's fault
+			c.Abort()
+			return
+		}
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="veilig", error="invalid_token"`)
 			_ = c.Error(newError(kindUnauthorized, "the access token is not valid").withCause(err))

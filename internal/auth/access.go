@@ -112,8 +112,9 @@ func (a *accessTokens) sign(key signingKey, u User) (string, error) {
 	return s, nil
 }
 
-// verify checks an access token and returns whom it speaks for. Every failure
-// wraps ErrInvalidToken (and the jwt package's error, for logs).
+// verify checks an access token and returns whom it speaks for. Every refusal
+// wraps ErrInvalidToken (and the jwt package's error, for logs); a key that
+// could not be looked up (the database did not answer) is an internal error.
 func (a *accessTokens) verify(ctx context.Context, raw string) (Principal, error) {
 	if raw == "" || len(raw) > maxTokenBytes {
 		return Principal{}, fmt.Errorf("%w: empty or oversized", ErrInvalidToken)
@@ -122,10 +123,18 @@ func (a *accessTokens) verify(ctx context.Context, raw string) (Principal, error
 		return Principal{}, err
 	}
 	claims := &accessClaims{}
+	var internal error // the key could not be looked up: not the token's fault
 	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		return a.keyFor(ctx, t)
+		key, err := a.keyFor(ctx, t)
+		if err != nil && !errors.Is(err, ErrInvalidToken) {
+			internal = err
+		}
+		return key, err
 	})
 	if err != nil {
+		if internal != nil {
+			return Principal{}, fmt.Errorf("auth: signing key: %w", internal)
+		}
 		if errors.Is(err, ErrInvalidToken) {
 			return Principal{}, err
 		}
