@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 const (
@@ -29,7 +31,9 @@ const (
 )
 
 // restartSettings make a delivery claimed by the killed process run again soon.
-var restartSettings = map[string]string{"VEILIG_DELIVERY_JOB_TIMEOUT": "20s", "VEILIG_DELIVERY_RESCUE_AFTER": "25s"}
+func restartSettings() map[string]string {
+	return map[string]string{"VEILIG_DELIVERY_JOB_TIMEOUT": "20s", "VEILIG_DELIVERY_RESCUE_AFTER": "25s"}
+}
 
 // burstResult is what one request got: a status, or no answer at all.
 type burstResult struct {
@@ -42,18 +46,18 @@ type burstResult struct {
 func burstKey(i int) string { return fmt.Sprintf("burst-%04d", i) }
 
 // post sends message i with its Idempotency-Key.
-func postBurst(c *apiClient, i int) burstResult {
-	body, ctype, err := submission(draft{To: []string{burstRcpt}, Subject: burstKey(i), Text: "Bericht " + burstKey(i) + ".\n"})
+func postBurst(c *testenv.APIClient, i int) burstResult {
+	body, ctype, err := testenv.MultipartMessage(testenv.Draft{To: []string{burstRcpt}, Subject: burstKey(i), Text: "Bericht " + burstKey(i) + ".\n"})
 	if err != nil {
 		return burstResult{err: err}
 	}
-	resp, raw, err := c.send(http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body),
+	resp, raw, err := c.Send(http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body),
 		http.Header{"Idempotency-Key": {burstKey(i)}})
 	if err != nil {
 		return burstResult{err: err}
 	}
 	r := burstResult{status: resp.StatusCode, replayed: resp.Header.Get("Idempotent-Replayed") == "true"}
-	var acc accepted
+	var acc testenv.Accepted
 	if r.status == http.StatusAccepted {
 		if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == "" {
 			return burstResult{status: r.status, err: fmt.Errorf("202 without an id: %s", raw)}
@@ -67,7 +71,7 @@ func postBurst(c *apiClient, i int) burstResult {
 
 // runBurst posts the messages in idx with burstClients concurrent clients into
 // results; after each answer it calls observe (which may be nil).
-func runBurst(c *apiClient, idx []int, results []burstResult, observe func(burstResult)) {
+func runBurst(c *testenv.APIClient, idx []int, results []burstResult, observe func(burstResult)) {
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range burstClients {
@@ -93,8 +97,8 @@ func (e *env) burst(t *testing.T) {
 	begin := time.Now()
 	first := e.burstUntilKilled(t)
 	killed := time.Now()
-	e.srv = e.v.start(t, "serve-2", restartSettings)
-	c := login(t, e.srv.URL, burstUser, e.password)
+	e.srv = e.v.Start(t, "serve-2", restartSettings())
+	c := testenv.Login(t, e.srv.URL, burstUser, e.password)
 	ids := e.resubmit(t, c, first)
 	resubmitted := time.Now()
 
@@ -115,7 +119,7 @@ func (e *env) burst(t *testing.T) {
 // and get no answer for the rest.
 func (e *env) burstUntilKilled(t *testing.T) []burstResult {
 	t.Helper()
-	c := login(t, e.srv.URL, burstUser, e.password)
+	c := testenv.Login(t, e.srv.URL, burstUser, e.password)
 	results := make([]burstResult, burstSize)
 	all := make([]int, burstSize)
 	for i := range all {
@@ -133,7 +137,7 @@ func (e *env) burstUntilKilled(t *testing.T) []burstResult {
 	}()
 	select {
 	case <-reached:
-		e.srv.kill()
+		e.srv.Kill()
 	case <-done:
 	}
 	<-done
@@ -158,7 +162,7 @@ func (e *env) burstUntilKilled(t *testing.T) []burstResult {
 
 // resubmit sends every request without a 202 again with the same key, and a
 // few accepted ones too; it returns key index → message id.
-func (e *env) resubmit(t *testing.T, c *apiClient, first []burstResult) []string {
+func (e *env) resubmit(t *testing.T, c *testenv.APIClient, first []burstResult) []string {
 	t.Helper()
 	var again, seen []int
 	for i, r := range first {
@@ -199,13 +203,13 @@ func (e *env) resubmit(t *testing.T, c *apiClient, first []burstResult) []string
 
 // checkStored: the sender's list holds exactly the accepted messages, each once;
 // it returns Message-ID → key index.
-func checkStored(t *testing.T, c *apiClient, ids []string) map[string]int {
+func checkStored(t *testing.T, c *testenv.APIClient, ids []string) map[string]int {
 	t.Helper()
 	index := make(map[string]int, len(ids))
 	for i, id := range ids {
 		index[id] = i
 	}
-	list := c.list(t)
+	list := c.List(t)
 	byMessageID := make(map[string]int, len(list))
 	for _, s := range list {
 		i, ok := index[s.ID]
@@ -224,11 +228,11 @@ func checkStored(t *testing.T, c *apiClient, ids []string) map[string]int {
 
 // waitAllDelivered waits until every accepted message is delivered to its
 // recipient by the server's own account.
-func waitAllDelivered(t *testing.T, c *apiClient, ids []string) {
+func waitAllDelivered(t *testing.T, c *testenv.APIClient, ids []string) {
 	t.Helper()
-	poll(t, burstWait, burstPoll, "every burst message delivered", func() (bool, string) {
+	testenv.Poll(t, burstWait, burstPoll, "every burst message delivered", func() (bool, string) {
 		states := map[string]int{}
-		for _, s := range c.list(t) {
+		for _, s := range c.List(t) {
 			states[s.State]++
 		}
 		return states["delivered"] == len(ids), fmt.Sprint(states)
@@ -236,13 +240,13 @@ func waitAllDelivered(t *testing.T, c *apiClient, ids []string) {
 }
 
 // waitSelfCopies waits until the sender's own copy of every message is final.
-func waitSelfCopies(t *testing.T, c *apiClient, ids []string) {
+func waitSelfCopies(t *testing.T, c *testenv.APIClient, ids []string) {
 	t.Helper()
 	pending := ids
-	poll(t, burstWait, burstPoll, "every self-copy delivered", func() (bool, string) {
+	testenv.Poll(t, burstWait, burstPoll, "every self-copy delivered", func() (bool, string) {
 		var still []string
 		for _, id := range pending {
-			if r, ok := c.message(t, id).recipient(burstUser, "self-copy"); !ok || r.State != "delivered" {
+			if r, ok := c.Message(t, id).Recipient(burstUser, "self-copy"); !ok || r.State != "delivered" {
 				still = append(still, id)
 			}
 		}
@@ -260,7 +264,7 @@ type copyKey struct{ rcpt, messageID string }
 func (e *env) checkBurstMaildir(t *testing.T, ids []string, byMessageID map[string]int) map[copyKey]int {
 	t.Helper()
 	var counts map[copyKey]int
-	poll(t, maildirWait, burstPoll, "every accepted message in the Maildir", func() (bool, string) {
+	testenv.Poll(t, maildirWait, burstPoll, "every accepted message in the Maildir", func() (bool, string) {
 		counts = e.burstCopies(t, byMessageID)
 		missing := 0
 		for mid := range byMessageID {

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 // canaryForms are the byte strings a needle can be stored as: itself, in hex
@@ -82,7 +84,7 @@ func scanTree(t *testing.T, root string, needles []string) []leak {
 // pgDump dumps the database as plain SQL, data included.
 func pgDump(t *testing.T, dbURL string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.CommandTimeout)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, pgBin(t, "pg_dump"), "--format=plain", "--no-owner", "--no-privileges", "-d", dbURL)

@@ -30,12 +30,12 @@ const deliveryWait = 90 * time.Second
 // data directory, the running server and the users.
 type env struct {
 	lab      *lab
-	v        *veilig
-	srv      *server
+	v        *testenv.Veilig
+	srv      *testenv.Serve
 	password string // every user's
 	orgID    string // the sender organisation's id
-	alice    *apiClient
-	admin    *apiClient
+	alice    *testenv.APIClient
+	admin    *testenv.APIClient
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -46,9 +46,9 @@ func TestEndToEnd(t *testing.T) {
 	e := &env{lab: startLab(t), password: randomPassword(t)}
 	e.v = prepare(t, e.lab)
 	e.orgID = e.addUsers(t)
-	e.srv = e.v.start(t, "serve-1", nil)
-	e.alice = login(t, e.srv.URL, alice, e.password)
-	e.admin = login(t, e.srv.URL, orgAdmin, e.password)
+	e.srv = e.v.Start(t, "serve-1", nil)
+	e.alice = testenv.Login(t, e.srv.URL, alice, e.password)
+	e.admin = testenv.Login(t, e.srv.URL, orgAdmin, e.password)
 	t.Logf("lab, build, migrate, import and start: %s", time.Since(begin).Round(time.Millisecond))
 
 	scenarios := []struct {
@@ -75,7 +75,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// Everything above, from several processes and a kill -9, is one linear,
 	// verifiable audit trail.
-	out := e.v.run(t, "", "audit", "verify")
+	out := e.v.Run(t, "", "audit", "verify")
 	if !strings.Contains(out, "the trail verifies") || strings.Contains(out, "\n0 events") {
 		t.Errorf("audit verify: %s", out)
 	}
@@ -85,12 +85,12 @@ func TestEndToEnd(t *testing.T) {
 
 // prepare builds the binary and readies a fresh PostgreSQL database with
 // `veilig migrate` and `veilig directory import`.
-func prepare(t *testing.T, l *lab) *veilig {
+func prepare(t *testing.T, l *lab) *testenv.Veilig {
 	t.Helper()
 	dbURL := testenv.PostgresURL(t)
 	dir := t.TempDir()
 	certFile, keyFile := l.submissionTLS(t, dir)
-	v := &veilig{bin: buildBinary(t), dir: dir, vars: map[string]string{
+	v := &testenv.Veilig{Bin: testenv.BuildVeilig(t, ""), Dir: dir, Submission: true, Vars: map[string]string{
 		"VEILIG_DATABASE_URL":        dbURL,
 		"VEILIG_DATA_DIR":            filepath.Join(dir, "data"),
 		"VEILIG_LOG_FORMAT":          "text",
@@ -103,12 +103,12 @@ func prepare(t *testing.T, l *lab) *veilig {
 		"VEILIG_SUBMISSION_TLS_CERT": certFile,
 		"VEILIG_SUBMISSION_TLS_KEY":  keyFile,
 	}}
-	v.run(t, "", "migrate")
+	v.Run(t, "", "migrate")
 	ldif := filepath.Join(dir, "community.ldif")
 	if err := os.WriteFile(ldif, []byte(communityLDIF()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := v.run(t, "", "directory", "import", "--ldif", ldif); !strings.Contains(out, "5 organisations, 1 people") {
+	if out := v.Run(t, "", "directory", "import", "--ldif", ldif); !strings.Contains(out, "5 organisations, 1 people") {
 		t.Fatalf("directory import: %s", out)
 	}
 	return v
@@ -124,7 +124,7 @@ func (e *env) addUsers(t *testing.T) string {
 	for _, u := range []struct{ email, role string }{
 		{alice, "sender"}, {orgAdmin, "org-admin"}, {burstUser, "sender"}, {operator, "operator"},
 	} {
-		out := e.v.run(t, e.password+"\n", "user", "add", "--email", u.email, "--role", u.role, "--password-stdin")
+		out := e.v.Run(t, e.password+"\n", "user", "add", "--email", u.email, "--role", u.role, "--password-stdin")
 		m := orgInOutput.FindStringSubmatch(out)
 		if m == nil || (m[1] == "none") != (u.role == "operator") {
 			t.Fatalf("user add %s: %s", u.email, out)
@@ -151,9 +151,9 @@ func randomPassword(t *testing.T) string {
 func (e *env) daneDelivery(t *testing.T) {
 	jan, piet := "jan@"+domainDANE, "piet@"+domainDANE
 	subject := "Besluit – DANE ✓"
-	att := attachment{Name: "Besluit café – overzicht Ω.pdf", ContentType: "application/pdf",
+	att := testenv.Attachment{Name: "Besluit café – overzicht Ω.pdf", ContentType: "application/pdf",
 		Data: append([]byte("%PDF-1.7\n"), 0x00, 0xff, 0xfe, 0x80, '\n')}
-	acc := e.alice.submit(t, draft{To: []string{jan}, Bcc: []string{piet}, Subject: subject,
+	acc := e.alice.Submit(t, testenv.Draft{To: []string{jan}, Bcc: []string{piet}, Subject: subject,
 		Text: "Goedemiddag,\n\nzie de bijlage.\n"}, att)
 	for _, r := range acc.Recipients {
 		if r.Route != "internal" {
@@ -170,9 +170,9 @@ func (e *env) daneDelivery(t *testing.T) {
 	if s, err := new(mime.WordDecoder).DecodeHeader(got.Header.Get("Subject")); err != nil || s != subject {
 		t.Errorf("Subject %q decodes to %q (%v), want %q", got.Header.Get("Subject"), s, err, subject)
 	}
-	checkDKIM(t, got, e.admin.txtRecords(t, e.orgID))
+	checkDKIM(t, got, txtRecords(t, e.admin, e.orgID))
 	checkAttachment(t, got, att)
-	e.alice.waitRecipient(t, acc.ID, alice, "self-copy", "delivered", deliveryWait)
+	e.alice.WaitRecipient(t, acc.ID, alice, "self-copy", "delivered", deliveryWait)
 	arrivedOnce(t, e.lab.sender, alice, strings.TrimSpace(got.Header.Get("Message-Id")))
 }
 
@@ -180,10 +180,10 @@ func (e *env) daneDelivery(t *testing.T) {
 // what Postfix recorded, and returns the one copy in the Maildir.
 func (e *env) daneCopy(t *testing.T, id, addr, kind string) testenv.Message {
 	t.Helper()
-	m := e.alice.waitRecipient(t, id, addr, kind, "delivered", deliveryWait)
-	r, _ := m.recipient(addr, kind)
+	m := e.alice.WaitRecipient(t, id, addr, kind, "delivered", deliveryWait)
+	r, _ := m.Recipient(addr, kind)
 	ev := lastAttempt(t, r)
-	checkEvidence(t, ev, attemptView{MX: "mx." + domainDANE, IP: "127.0.0.21", Policy: "dane-ee",
+	checkEvidence(t, ev, testenv.AttemptView{MX: "mx." + domainDANE, IP: "127.0.0.21", Policy: "dane-ee",
 		TLSAMatch: "3 1 1", Code: 250, Outcome: "delivered"})
 	got := arrivedOnce(t, e.lab.ee, addr, m.MessageID)
 	checkReceivedTLS(t, got, ev)
@@ -196,19 +196,19 @@ func (e *env) daneCopy(t *testing.T, id, addr, kind string) testenv.Message {
 func (e *env) pkixAndMismatch(t *testing.T) {
 	t.Run("PKIX", func(t *testing.T) {
 		rcpt := "jan@" + domainPKIX
-		acc := e.alice.submit(t, draft{To: []string{rcpt}, Subject: "PKIX", Text: "Over PKIX.\n"})
-		m := e.alice.waitRecipient(t, acc.ID, rcpt, "to", "delivered", deliveryWait)
-		r, _ := m.recipient(rcpt, "to")
+		acc := e.alice.Submit(t, testenv.Draft{To: []string{rcpt}, Subject: "PKIX", Text: "Over PKIX.\n"})
+		m := e.alice.WaitRecipient(t, acc.ID, rcpt, "to", "delivered", deliveryWait)
+		r, _ := m.Recipient(rcpt, "to")
 		ev := lastAttempt(t, r)
-		checkEvidence(t, ev, attemptView{MX: "mx." + domainPKIX, IP: "127.0.0.22", Policy: "pkix",
+		checkEvidence(t, ev, testenv.AttemptView{MX: "mx." + domainPKIX, IP: "127.0.0.22", Policy: "pkix",
 			Code: 250, Outcome: "delivered"})
 		checkReceivedTLS(t, arrivedOnce(t, e.lab.pkix, rcpt, m.MessageID), ev)
 	})
 	t.Run("TLSA mismatch", func(t *testing.T) {
 		rcpt := mismatchRcpt
-		acc := e.alice.submit(t, draft{To: []string{rcpt}, Subject: "TLSA mismatch", Text: "Never delivered.\n"})
-		m := e.alice.waitRecipient(t, acc.ID, rcpt, "to", "deferred", deliveryWait)
-		r, _ := m.recipient(rcpt, "to")
+		acc := e.alice.Submit(t, testenv.Draft{To: []string{rcpt}, Subject: "TLSA mismatch", Text: "Never delivered.\n"})
+		m := e.alice.WaitRecipient(t, acc.ID, rcpt, "to", "deferred", deliveryWait)
+		r, _ := m.Recipient(rcpt, "to")
 		ev := lastAttempt(t, r)
 		if !strings.HasPrefix(ev.Policy, "dane") || ev.Error == "" || ev.Code != 0 || ev.TLSAMatch != "" ||
 			ev.Outcome != "temporary" || m.State != "sending" {
@@ -225,20 +225,20 @@ func (e *env) pkixAndMismatch(t *testing.T) {
 // permanentFailure: RCPT TO answered 550 fails the delivery at once and the
 // sender gets a bounce notice in her own mailbox, over the same secure route.
 func (e *env) permanentFailure(t *testing.T) {
-	acc := e.alice.submit(t, draft{To: []string{goneRcpt}, Subject: "Onbestelbaar", Text: "Will bounce.\n"})
-	m := e.alice.waitRecipient(t, acc.ID, goneRcpt, "to", "failed", deliveryWait)
-	r, _ := m.recipient(goneRcpt, "to")
+	acc := e.alice.Submit(t, testenv.Draft{To: []string{goneRcpt}, Subject: "Onbestelbaar", Text: "Will bounce.\n"})
+	m := e.alice.WaitRecipient(t, acc.ID, goneRcpt, "to", "failed", deliveryWait)
+	r, _ := m.Recipient(goneRcpt, "to")
 	ev := lastAttempt(t, r)
 	if ev.Code != 550 || ev.Enhanced != "5.1.1" || ev.Outcome != "permanent" || ev.Policy != "pkix" {
 		t.Errorf("attempt %+v; want 550 5.1.1 permanent over pkix", ev)
 	}
-	waitFor(t, deliveryWait, "message state failed", func() (bool, string) {
-		m = e.alice.message(t, acc.ID)
+	testenv.WaitFor(t, deliveryWait, "message state failed", func() (bool, string) {
+		m = e.alice.Message(t, acc.ID)
 		return m.State == "failed", m.State
 	})
-	e.alice.waitRecipient(t, acc.ID, alice, "notice", "delivered", deliveryWait)
+	e.alice.WaitRecipient(t, acc.ID, alice, "notice", "delivered", deliveryWait)
 	var notice testenv.Message
-	waitFor(t, deliveryWait, "bounce notice in the sender's mailbox", func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, "bounce notice in the sender's mailbox", func() (bool, string) {
 		for _, msg := range delivered(t, e.lab.sender, alice, "") {
 			if strings.TrimSpace(msg.Header.Get("In-Reply-To")) == m.MessageID {
 				notice = msg
@@ -255,7 +255,7 @@ func (e *env) permanentFailure(t *testing.T) {
 	}
 }
 
-func lastAttempt(t *testing.T, r recipientView) attemptView {
+func lastAttempt(t *testing.T, r testenv.RecipientView) testenv.AttemptView {
 	t.Helper()
 	if len(r.Attempts) == 0 {
 		t.Fatalf("delivery to %s (%s) has no attempt recorded", r.Address, r.State)
@@ -265,7 +265,7 @@ func lastAttempt(t *testing.T, r recipientView) attemptView {
 
 // checkEvidence compares an attempt with want; TLS version and cipher must be
 // present whatever they are.
-func checkEvidence(t *testing.T, got, want attemptView) {
+func checkEvidence(t *testing.T, got, want testenv.AttemptView) {
 	t.Helper()
 	want.TLSVersion, want.Cipher, want.Reply, want.Enhanced = got.TLSVersion, got.Cipher, got.Reply, got.Enhanced
 	if got != want || got.TLSVersion == "" || got.Cipher == "" {
@@ -276,7 +276,7 @@ func checkEvidence(t *testing.T, got, want attemptView) {
 
 // checkReceivedTLS cross-checks the evidence with Postfix's own Received
 // header, e.g. "(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 …)".
-func checkReceivedTLS(t *testing.T, m testenv.Message, ev attemptView) {
+func checkReceivedTLS(t *testing.T, m testenv.Message, ev testenv.AttemptView) {
 	t.Helper()
 	rcv := m.Header.Get("Received")
 	version := "TLSv" + strings.TrimPrefix(ev.TLSVersion, "TLS ")
@@ -303,7 +303,7 @@ func delivered(t *testing.T, p *testenv.Postfix, rcpt, messageID string) []teste
 func arrivedOnce(t *testing.T, p *testenv.Postfix, rcpt, messageID string) testenv.Message {
 	t.Helper()
 	var found []testenv.Message
-	waitFor(t, deliveryWait, messageID+" in the Maildir of "+p.Hostname(), func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, messageID+" in the Maildir of "+p.Hostname(), func() (bool, string) {
 		found = delivered(t, p, rcpt, messageID)
 		return len(found) > 0, strconv.Itoa(p.Count()) + " messages in the Maildir"
 	})
@@ -353,7 +353,7 @@ func checkDKIM(t *testing.T, m testenv.Message, txt map[string][]string) {
 
 // checkAttachment finds the attachment part and compares its decoded name
 // (RFC 2231) and content.
-func checkAttachment(t *testing.T, m testenv.Message, want attachment) {
+func checkAttachment(t *testing.T, m testenv.Message, want testenv.Attachment) {
 	t.Helper()
 	msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
 	if err != nil {

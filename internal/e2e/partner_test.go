@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/internal/mailcheck"
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 const (
@@ -44,10 +45,10 @@ type enrolmentView struct {
 
 // partnerPath runs the path; every step's answer is checked.
 func (e *env) partnerPath(t *testing.T) {
-	anon := &apiClient{base: e.srv.URL, hc: newHTTPClient()}
+	anon := testenv.NewAPIClient(e.srv.URL, "")
 	created := e.enrol(t, anon)
-	applicant := &apiClient{base: e.srv.URL, hc: newHTTPClient(), token: created.StatusToken}
-	if status, _ := anon.do(t, http.MethodGet, "/api/v1/enrolments/"+created.ID, "", nil, nil); status != http.StatusUnauthorized {
+	applicant := testenv.NewAPIClient(e.srv.URL, created.StatusToken)
+	if status, _ := anon.Do(t, http.MethodGet, "/api/v1/enrolments/"+created.ID, "", nil, nil); status != http.StatusUnauthorized {
 		t.Errorf("enrolment without the status token: %d, want 401", status)
 	}
 	e.challengeMissing(t, anon)
@@ -58,21 +59,21 @@ func (e *env) partnerPath(t *testing.T) {
 	e.repin(t)
 	body, _ := json.Marshal(map[string]string{"password": e.password})
 	path := "/api/v1/enrolments/" + created.ID + "/activate"
-	if status, raw := applicant.do(t, http.MethodPost, path, "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
+	if status, raw := applicant.Do(t, http.MethodPost, path, "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
 		t.Fatalf("activate: %d %s", status, raw)
 	}
-	admin := login(t, e.srv.URL, partnerAdmin, e.password)
+	admin := testenv.Login(t, e.srv.URL, partnerAdmin, e.password)
 	e.administer(t, admin, orgID, en)
-	e.firstMessages(t, login(t, e.srv.URL, partnerSender, e.password))
+	e.firstMessages(t, testenv.Login(t, e.srv.URL, partnerSender, e.password))
 	t.Run("automatic admission", e.autoAdmission)
 }
 
-func (e *env) enrol(t *testing.T, anon *apiClient) enrolmentCreated {
+func (e *env) enrol(t *testing.T, anon *testenv.APIClient) enrolmentCreated {
 	t.Helper()
 	c := enrolDomain(t, anon, "Partner Zorg BV", domainPartner, partnerAdmin)
 	// A domain of the community cannot be claimed.
 	body := enrolmentBody("Indringer BV", domainDANE, "iemand@"+domainDANE)
-	if status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil); status != http.StatusConflict {
+	if status, raw := anon.Do(t, http.MethodPost, "/api/v1/enrolments", "application/json", bytes.NewReader(body), nil); status != http.StatusConflict {
 		t.Errorf("claiming %s: %d %s, want 409", domainDANE, status, raw)
 	}
 	return c
@@ -88,9 +89,9 @@ func enrolmentBody(name, domain, admin string) []byte {
 }
 
 // enrolDomain creates an enrolment of one domain and checks its challenge.
-func enrolDomain(t *testing.T, anon *apiClient, name, domain, admin string) enrolmentCreated {
+func enrolDomain(t *testing.T, anon *testenv.APIClient, name, domain, admin string) enrolmentCreated {
 	t.Helper()
-	status, raw := anon.do(t, http.MethodPost, "/api/v1/enrolments", "application/json",
+	status, raw := anon.Do(t, http.MethodPost, "/api/v1/enrolments", "application/json",
 		bytes.NewReader(enrolmentBody(name, domain, admin)), nil)
 	var c enrolmentCreated
 	if status != http.StatusCreated || json.Unmarshal(raw, &c) != nil || c.StatusToken == "" || len(c.Challenges) != 1 {
@@ -104,11 +105,11 @@ func enrolDomain(t *testing.T, anon *apiClient, name, domain, admin string) enro
 
 // challengeMissing: without the TXT record, verify finds nothing, checks
 // nothing and leaves the enrolment pending.
-func (e *env) challengeMissing(t *testing.T, anon *apiClient) {
+func (e *env) challengeMissing(t *testing.T, anon *testenv.APIClient) {
 	t.Helper()
 	c := enrolDomain(t, anon, "Afwezig BV", "absent.test", "beheer@absent.test")
-	applicant := &apiClient{base: e.srv.URL, hc: newHTTPClient(), token: c.StatusToken}
-	status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
+	applicant := testenv.NewAPIClient(e.srv.URL, c.StatusToken)
+	status, raw := applicant.Do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
 	var en enrolmentView
 	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
 		t.Fatalf("verify without the TXT record: %d %s", status, raw)
@@ -135,9 +136,9 @@ func (e *env) publish(t *testing.T, domain, dmarc string, c enrolmentCreated) {
 // floor (DNSSEC + DANE, DMARC reject) as soon as it is verified, and leaves
 // one with DMARC p=none for an operator.
 func (e *env) autoAdmission(t *testing.T) {
-	srv := e.v.start(t, "serve-auto", map[string]string{"VEILIG_AUTO_ADMIT": "true"})
-	defer srv.stop()
-	anon := &apiClient{base: srv.URL, hc: newHTTPClient()}
+	srv := e.v.Start(t, "serve-auto", map[string]string{"VEILIG_AUTO_ADMIT": "true"})
+	defer srv.Stop()
+	anon := testenv.NewAPIClient(srv.URL, "")
 	for _, tc := range []struct {
 		domain, dmarc, want string
 	}{
@@ -146,8 +147,8 @@ func (e *env) autoAdmission(t *testing.T) {
 	} {
 		c := enrolDomain(t, anon, "Auto "+tc.domain, tc.domain, "beheer@"+tc.domain)
 		e.publish(t, tc.domain, tc.dmarc, c)
-		applicant := &apiClient{base: srv.URL, hc: newHTTPClient(), token: c.StatusToken}
-		status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
+		applicant := testenv.NewAPIClient(srv.URL, c.StatusToken)
+		status, raw := applicant.Do(t, http.MethodPost, "/api/v1/enrolments/"+c.ID+"/verify", "", nil, nil)
 		var en enrolmentView
 		if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
 			t.Fatalf("verify %s: %d %s", tc.domain, status, raw)
@@ -160,9 +161,9 @@ func (e *env) autoAdmission(t *testing.T) {
 }
 
 // verify asks Veilig to look the challenge up and check the domain.
-func (e *env) verify(t *testing.T, applicant *apiClient, id string) enrolmentView {
+func (e *env) verify(t *testing.T, applicant *testenv.APIClient, id string) enrolmentView {
 	t.Helper()
-	status, raw := applicant.do(t, http.MethodPost, "/api/v1/enrolments/"+id+"/verify", "", nil, nil)
+	status, raw := applicant.Do(t, http.MethodPost, "/api/v1/enrolments/"+id+"/verify", "", nil, nil)
 	var en enrolmentView
 	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil {
 		t.Fatalf("verify: %d %s", status, raw)
@@ -177,10 +178,10 @@ func (e *env) verify(t *testing.T, applicant *apiClient, id string) enrolmentVie
 	return en
 }
 
-func (e *env) checkReportPage(t *testing.T, applicant *apiClient, id string) {
+func (e *env) checkReportPage(t *testing.T, applicant *testenv.APIClient, id string) {
 	t.Helper()
 	hdr := http.Header{"Accept": {"text/html"}, "Accept-Language": {"en"}}
-	status, raw := applicant.do(t, http.MethodGet, "/api/v1/enrolments/"+id+"/report", "", nil, hdr)
+	status, raw := applicant.Do(t, http.MethodGet, "/api/v1/enrolments/"+id+"/report", "", nil, hdr)
 	if status != http.StatusOK || !bytes.Contains(raw, []byte(domainPartner)) || !bytes.Contains(raw, []byte("DANE")) {
 		t.Errorf("HTML report: %d %.300s", status, raw)
 	}
@@ -190,12 +191,12 @@ func (e *env) checkReportPage(t *testing.T, applicant *apiClient, id string) {
 // organisation's id.
 func (e *env) approve(t *testing.T, id string) string {
 	t.Helper()
-	op := login(t, e.srv.URL, operator, e.password)
-	status, raw := op.do(t, http.MethodGet, "/api/v1/admin/enrolments?status=verified", "", nil, nil)
+	op := testenv.Login(t, e.srv.URL, operator, e.password)
+	status, raw := op.Do(t, http.MethodGet, "/api/v1/admin/enrolments?status=verified", "", nil, nil)
 	if status != http.StatusOK || !bytes.Contains(raw, []byte(id)) {
 		t.Fatalf("operator's list of verified enrolments: %d %s", status, raw)
 	}
-	status, raw = op.do(t, http.MethodPost, "/api/v1/admin/enrolments/"+id+"/approve", "", nil, nil)
+	status, raw = op.Do(t, http.MethodPost, "/api/v1/admin/enrolments/"+id+"/approve", "", nil, nil)
 	var en enrolmentView
 	if status != http.StatusOK || json.Unmarshal(raw, &en) != nil || en.Status != "approved" || en.OrganisationID == nil {
 		t.Fatalf("approve: %d %s", status, raw)
@@ -207,8 +208,8 @@ func (e *env) approve(t *testing.T, id string) string {
 // the real resolver and MX); a directory-synced domain has no pin.
 func (e *env) repin(t *testing.T) {
 	t.Helper()
-	op := login(t, e.srv.URL, operator, e.password)
-	status, raw := op.do(t, http.MethodPost, "/api/v1/admin/domains/"+domainPartner+"/pin", "", nil, nil)
+	op := testenv.Login(t, e.srv.URL, operator, e.password)
+	status, raw := op.Do(t, http.MethodPost, "/api/v1/admin/domains/"+domainPartner+"/pin", "", nil, nil)
 	var out struct {
 		Pin struct {
 			Policy, State string
@@ -220,25 +221,25 @@ func (e *env) repin(t *testing.T) {
 		out.Pin.State != "trusted" || len(out.Pin.MXHosts) == 0 || out.Report.Domain != domainPartner {
 		t.Fatalf("re-pin %s: %d %.500s", domainPartner, status, raw)
 	}
-	if status, raw := op.do(t, http.MethodPost, "/api/v1/admin/domains/"+domainDANE+"/pin", "", nil, nil); status != http.StatusNotFound {
+	if status, raw := op.Do(t, http.MethodPost, "/api/v1/admin/domains/"+domainDANE+"/pin", "", nil, nil); status != http.StatusNotFound {
 		t.Errorf("re-pin of a domain without a pin: %d %.300s, want 404", status, raw)
 	}
 }
 
 // administer: the partner's administrator sees its report and DNS records,
 // invites a sender who sets a password, and cannot see another organisation.
-func (e *env) administer(t *testing.T, admin *apiClient, orgID string, en enrolmentView) {
+func (e *env) administer(t *testing.T, admin *testenv.APIClient, orgID string, en enrolmentView) {
 	t.Helper()
 	org := "/api/v1/organisations/" + url.PathEscape(orgID)
-	if status, raw := admin.do(t, http.MethodGet, org+"/report", "", nil, nil); status != http.StatusOK ||
+	if status, raw := admin.Do(t, http.MethodGet, org+"/report", "", nil, nil); status != http.StatusOK ||
 		!bytes.Contains(raw, []byte(domainPartner)) {
 		t.Errorf("organisation report: %d %.300s", status, raw)
 	}
-	if recs := admin.txtRecords(t, orgID); len(recs) == 0 {
+	if recs := txtRecords(t, admin, orgID); len(recs) == 0 {
 		t.Error("no DNS records to publish")
 	}
 	body, _ := json.Marshal(map[string]string{"email": partnerSender, "role": "sender"})
-	status, raw := admin.do(t, http.MethodPost, org+"/users", "application/json", bytes.NewReader(body), nil)
+	status, raw := admin.Do(t, http.MethodPost, org+"/users", "application/json", bytes.NewReader(body), nil)
 	var inv struct {
 		InvitationToken string `json:"invitation_token"`
 	}
@@ -246,13 +247,13 @@ func (e *env) administer(t *testing.T, admin *apiClient, orgID string, en enrolm
 		t.Fatalf("invite: %d %s", status, raw)
 	}
 	body, _ = json.Marshal(map[string]string{"token": inv.InvitationToken, "password": e.password})
-	anon := &apiClient{base: e.srv.URL, hc: newHTTPClient()}
-	if status, raw := anon.do(t, http.MethodPost, "/api/v1/auth/invitations/accept", "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
+	anon := testenv.NewAPIClient(e.srv.URL, "")
+	if status, raw := anon.Do(t, http.MethodPost, "/api/v1/auth/invitations/accept", "application/json", bytes.NewReader(body), nil); status != http.StatusNoContent {
 		t.Fatalf("accept invitation: %d %s", status, raw)
 	}
 	other := "/api/v1/organisations/" + url.PathEscape(e.orgID)
 	for _, path := range []string{other + "/users", other + "/report", other + "/settings", other + "/api-keys"} {
-		if status, _ := admin.do(t, http.MethodGet, path, "", nil, nil); status != http.StatusNotFound {
+		if status, _ := admin.Do(t, http.MethodGet, path, "", nil, nil); status != http.StatusNotFound {
 			t.Errorf("partner admin GET %s: %d, want 404", strings.Replace(path, e.orgID, "<sender org>", 1), status)
 		}
 	}
@@ -260,26 +261,26 @@ func (e *env) administer(t *testing.T, admin *apiClient, orgID string, en enrolm
 
 // firstMessages: Alice's message to the partner arrives over DANE-EE, and the
 // partner's new sender answers securely.
-func (e *env) firstMessages(t *testing.T, partner *apiClient) {
+func (e *env) firstMessages(t *testing.T, partner *testenv.APIClient) {
 	t.Helper()
 	rcpt := "zorg@" + domainPartner
 	// Every process reloads its view of the directory within VEILIG_INDEX_REFRESH.
-	waitFor(t, 30*time.Second, rcpt+" resolved as internal", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, rcpt+" resolved as internal", func() (bool, string) {
 		body, _ := json.Marshal(map[string][]string{"addresses": {rcpt}})
-		status, raw := e.alice.do(t, http.MethodPost, "/api/v1/recipients/resolve", "application/json", bytes.NewReader(body), nil)
+		status, raw := e.alice.Do(t, http.MethodPost, "/api/v1/recipients/resolve", "application/json", bytes.NewReader(body), nil)
 		return status == http.StatusOK && bytes.Contains(raw, []byte(`"route":"internal"`)), string(raw)
 	})
-	acc := e.alice.submit(t, draft{To: []string{rcpt}, Subject: "Welkom in de community", Text: "Welkom!\n"})
+	acc := e.alice.Submit(t, testenv.Draft{To: []string{rcpt}, Subject: "Welkom in de community", Text: "Welkom!\n"})
 	if acc.Recipients[0].Route != "internal" {
 		t.Fatalf("route to %s: %+v, want internal", rcpt, acc.Recipients[0])
 	}
-	m := e.alice.waitRecipient(t, acc.ID, rcpt, "to", "delivered", deliveryWait)
-	r, _ := m.recipient(rcpt, "to")
-	checkEvidence(t, lastAttempt(t, r), attemptView{MX: "mx." + domainPartner, IP: "127.0.0.25", Policy: "dane-ee",
+	m := e.alice.WaitRecipient(t, acc.ID, rcpt, "to", "delivered", deliveryWait)
+	r, _ := m.Recipient(rcpt, "to")
+	checkEvidence(t, lastAttempt(t, r), testenv.AttemptView{MX: "mx." + domainPartner, IP: "127.0.0.25", Policy: "dane-ee",
 		TLSAMatch: "3 1 1", Code: 250, Outcome: "delivered"})
 	arrivedOnce(t, e.lab.partner, rcpt, m.MessageID)
 
-	reply := partner.submit(t, draft{To: []string{alice}, Subject: "Re: Welkom in de community", Text: "Dank!\n"})
-	m = partner.waitRecipient(t, reply.ID, alice, "to", "delivered", deliveryWait)
+	reply := partner.Submit(t, testenv.Draft{To: []string{alice}, Subject: "Re: Welkom in de community", Text: "Dank!\n"})
+	m = partner.WaitRecipient(t, reply.ID, alice, "to", "delivered", deliveryWait)
 	arrivedOnce(t, e.lab.sender, alice, m.MessageID)
 }

@@ -12,15 +12,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 const limitedUser = "beperkt@" + domainSender
 
 // twoServers runs the three checks against serve-1 and a second process.
 func (e *env) twoServers(t *testing.T) {
-	e.v.run(t, e.password+"\n", "user", "add", "--email", limitedUser, "--role", "sender", "--password-stdin")
-	other := e.v.start(t, "serve-2", nil)
-	defer other.stop()
+	e.v.Run(t, e.password+"\n", "user", "add", "--email", limitedUser, "--role", "sender", "--password-stdin")
+	other := e.v.Start(t, "serve-2", nil)
+	defer other.Stop()
 	servers := []string{e.srv.URL, other.URL}
 	t.Run("deliveries shared", func(t *testing.T) { e.sharedDeliveries(t, servers) })
 	t.Run("sign-in limits shared", func(t *testing.T) { sharedLimits(t, servers, e.password) })
@@ -32,18 +34,18 @@ func (e *env) twoServers(t *testing.T) {
 func (e *env) sharedDeliveries(t *testing.T, servers []string) {
 	const n = 12
 	rcpt := "gedeeld@" + domainDANE
-	clients := []*apiClient{login(t, servers[0], alice, e.password), login(t, servers[1], alice, e.password)}
+	clients := []*testenv.APIClient{testenv.Login(t, servers[0], alice, e.password), testenv.Login(t, servers[1], alice, e.password)}
 	ids := make([]string, n)
 	for i := range n {
-		acc := clients[i%2].submit(t, draft{To: []string{rcpt}, Subject: fmt.Sprintf("Gedeeld %d", i), Text: "Eén keer.\n"})
+		acc := clients[i%2].Submit(t, testenv.Draft{To: []string{rcpt}, Subject: fmt.Sprintf("Gedeeld %d", i), Text: "Eén keer.\n"})
 		ids[i] = acc.ID
 	}
 	for i, id := range ids {
-		m := clients[(i+1)%2].waitRecipient(t, id, rcpt, "to", "delivered", deliveryWait)
+		m := clients[(i+1)%2].WaitRecipient(t, id, rcpt, "to", "delivered", deliveryWait)
 		arrivedOnce(t, e.lab.ee, rcpt, m.MessageID)
 	}
 	for i, id := range ids { // a late duplicate would show up by now
-		m := clients[i%2].message(t, id)
+		m := clients[i%2].Message(t, id)
 		if got := delivered(t, e.lab.ee, rcpt, m.MessageID); len(got) != 1 {
 			t.Errorf("message %d arrived %d times, want once", i, len(got))
 		}
@@ -101,7 +103,7 @@ func grant(t *testing.T, base, user, password string) (int, []byte) {
 func post(t *testing.T, base string, form map[string]string) (int, []byte) {
 	t.Helper()
 	body, _ := json.Marshal(form)
-	c := &apiClient{base: base, hc: newHTTPClient()}
-	status, raw := c.do(t, http.MethodPost, "/api/v1/auth/token", "application/json", bytes.NewReader(body), nil)
+	c := testenv.NewAPIClient(base, "")
+	status, raw := c.Do(t, http.MethodPost, "/api/v1/auth/token", "application/json", bytes.NewReader(body), nil)
 	return status, []byte(strings.TrimSpace(string(raw)))
 }

@@ -99,7 +99,7 @@ with smtplib.SMTP(host, int(port), local_hostname="client.test", timeout=60) as 
 func (e *env) checkSubmitted(t *testing.T, msgID, rcpt string) {
 	t.Helper()
 	var id string
-	for _, s := range e.alice.list(t) {
+	for _, s := range e.alice.List(t) {
 		if s.MessageID == msgID {
 			id = s.ID
 		}
@@ -107,7 +107,7 @@ func (e *env) checkSubmitted(t *testing.T, msgID, rcpt string) {
 	if id == "" {
 		t.Fatalf("%s answered 250 but is not among the sender's messages", msgID)
 	}
-	m := e.alice.waitRecipient(t, id, rcpt, "to", "delivered", deliveryWait)
+	m := e.alice.WaitRecipient(t, id, rcpt, "to", "delivered", deliveryWait)
 	p := e.lab.ee
 	if strings.HasSuffix(rcpt, "@"+domainPKIX) {
 		p = e.lab.pkix

@@ -65,7 +65,7 @@ type paneDraft struct {
 
 // paneEnv is one task pane session: the server, the browser and the draft.
 type paneEnv struct {
-	srv      *server
+	srv      *testenv.Serve
 	browser  *testenv.Browser
 	fake     []byte
 	draft    paneDraft
@@ -304,7 +304,7 @@ func (x *paneEnv) shot(t *testing.T, tab *testenv.Tab, name string) {
 // waitJS waits until the JavaScript expression is true in the tab.
 func waitJS(t *testing.T, tab *testenv.Tab, what, expr string) {
 	t.Helper()
-	waitFor(t, paneWait, what, func() (bool, string) {
+	testenv.WaitFor(t, paneWait, what, func() (bool, string) {
 		ok, err := tryJS[bool](tab, expr)
 		if err != nil {
 			return false, err.Error()

@@ -205,7 +205,7 @@ func checkDelivered(t *testing.T, base string, res tbResults, ins tbInstructions
 func mailboxItem(t *testing.T, base, rcpt string) devItem {
 	t.Helper()
 	var found devItem
-	waitFor(t, deliveryWait, "mail for "+rcpt+" in the dev mailbox", func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, "mail for "+rcpt+" in the dev mailbox", func() (bool, string) {
 		var items []devItem
 		if err := json.Unmarshal([]byte(getText(t, base+"/dev/mailbox.json?to="+rcpt)), &items); err != nil {
 			return false, err.Error()
@@ -252,24 +252,24 @@ func contains(list []string, s string) bool {
 
 // startDevServer builds the binary and runs it on SQLite with the dev
 // mailbox, the demo community and the demo sender.
-func startDevServer(t *testing.T, password string) *server {
+func startDevServer(t *testing.T, password string) *testenv.Serve {
 	t.Helper()
 	dir := t.TempDir()
-	v := &veilig{bin: buildBinary(t), dir: dir, vars: map[string]string{
+	v := &testenv.Veilig{Bin: testenv.BuildVeilig(t, ""), Dir: dir, Vars: map[string]string{
 		"VEILIG_DATABASE_URL":  filepath.Join(dir, "veilig.db"),
 		"VEILIG_DATA_DIR":      filepath.Join(dir, "data"),
 		"VEILIG_LOG_FORMAT":    "text",
 		"VEILIG_DEV_MAILBOX":   "1",
 		"VEILIG_SMTP_HOSTNAME": "veilig.localhost",
 	}}
-	v.run(t, "", "migrate")
+	v.Run(t, "", "migrate")
 	ldif, err := filepath.Abs(filepath.Join("..", "..", "scripts", "demo-community.ldif"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.run(t, "", "directory", "import", "--ldif", ldif)
-	v.run(t, password+"\n", "user", "add", "--email", tbSender, "--role", "sender", "--password-stdin")
-	return v.start(t, "serve-tb", map[string]string{"VEILIG_SUBMISSION_ADDR": ""}) // no SMTP gateway
+	v.Run(t, "", "directory", "import", "--ldif", ldif)
+	v.Run(t, password+"\n", "user", "add", "--email", tbSender, "--role", "sender", "--password-stdin")
+	return v.Start(t, "serve-tb", map[string]string{"VEILIG_SUBMISSION_ADDR": ""}) // no SMTP gateway
 }
 
 // controlServer serves the driver its instructions and receives its

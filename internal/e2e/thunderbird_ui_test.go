@@ -72,7 +72,7 @@ type tbFakeConfig struct {
 // tbUIEnv is one session: the veilig server, the extension's test server
 // and the browser.
 type tbUIEnv struct {
-	srv      *server
+	srv      *testenv.Serve
 	ext      *httptest.Server
 	browser  *testenv.Browser
 	password string

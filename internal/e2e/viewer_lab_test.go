@@ -126,7 +126,7 @@ var smsCode = regexp.MustCompile(`\b(\d{6})\b`)
 func (f *fakeCM) code(t *testing.T, number string, n int) string {
 	t.Helper()
 	var got []sms
-	waitFor(t, time.Minute, "SMS number "+strconv.Itoa(n), func() (bool, string) {
+	testenv.WaitFor(t, time.Minute, "SMS number "+strconv.Itoa(n), func() (bool, string) {
 		got = f.to(number)
 		return len(got) >= n, strings.Repeat("sms ", len(got))
 	})
@@ -151,7 +151,7 @@ func notificationLink(t *testing.T, p *testenv.Postfix, rcpt, base string) strin
 	t.Helper()
 	var link string
 	re := linkPattern(base)
-	waitFor(t, deliveryWait, "notification to "+rcpt, func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, "notification to "+rcpt, func() (bool, string) {
 		for _, m := range delivered(t, p, rcpt, "") {
 			for _, text := range textParts(t, m) {
 				if found := re.FindString(text); found != "" {
@@ -231,7 +231,7 @@ func decodeBody(t *testing.T, h mail.Header, body io.Reader) string {
 func senderNotice(t *testing.T, p *testenv.Postfix, rcpt, original, want string) {
 	t.Helper()
 	var resent bool
-	waitFor(t, deliveryWait, "notice "+want, func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, "notice "+want, func() (bool, string) {
 		var subjects []string
 		copies := 0
 		for _, m := range delivered(t, p, rcpt, "") {
@@ -256,7 +256,7 @@ func senderNotice(t *testing.T, p *testenv.Postfix, rcpt, original, want string)
 // Values in sql must be literals the test made (ids from the API), quoted.
 func psql(t *testing.T, dbURL, sql string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, pgBin(t, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
 		"-d", dbURL, "-c", sql)

@@ -16,10 +16,8 @@ import (
 	"io"
 	"math/big"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/mail"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,7 +50,7 @@ type viewerEnv struct {
 type sent struct {
 	id, messageID, rcpt, phone string // phone: the NSN, e.g. 612345678
 	subject, body              string
-	att                        attachment
+	att                        testenv.Attachment
 }
 
 // Page titles (h1) of the viewer, in Dutch and English (internal/viewer/i18n.go).
@@ -80,14 +78,14 @@ func TestViewer(t *testing.T) {
 	x.env = &env{lab: startLab(t), password: randomPassword(t)}
 	x.v = prepare(t, x.lab)
 	x.addUsers(t)
-	x.dbURL = x.v.vars["VEILIG_DATABASE_URL"]
-	x.tmpDir = filepath.Join(x.v.dir, "tmp")
+	x.dbURL = x.v.Vars["VEILIG_DATABASE_URL"]
+	x.tmpDir = filepath.Join(x.v.Dir, "tmp")
 	if err := os.Mkdir(x.tmpDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	x.srv = x.v.start(t, "viewer", map[string]string{"TMPDIR": x.tmpDir, "VEILIG_SMS_PROVIDER": "cm",
+	x.srv = x.v.Start(t, "viewer", map[string]string{"TMPDIR": x.tmpDir, "VEILIG_SMS_PROVIDER": "cm",
 		"VEILIG_SMS_CM_TOKEN": cmToken, "VEILIG_SMS_CM_URL": x.cm.srv.URL})
-	x.alice = login(t, x.srv.URL, alice, x.password)
+	x.alice = testenv.Login(t, x.srv.URL, alice, x.password)
 	for _, name := range []string{"read", "lock", "revoke", "expire"} {
 		x.msgs[name] = x.submit(t, name)
 	}
@@ -149,17 +147,19 @@ func (x *viewerEnv) submit(t *testing.T, name string) sent {
 	t.Helper()
 	s := sent{rcpt: "extern-" + name + "@" + domainExtern, phone: x.phone(t),
 		subject: "Besluit " + x.canary(name+"subject"), body: "Geachte heer,\n\n" + x.canary(name+"body") + "\n"}
-	s.att = attachment{Name: "bijlage-" + name + ".pdf", ContentType: "application/pdf",
+	s.att = testenv.Attachment{Name: "bijlage-" + name + ".pdf", ContentType: "application/pdf",
 		Data: append([]byte("%PDF-1.7\n"), []byte(x.canary(name+"attachment")+"\n\x00\xff")...)}
 	to := []string{s.rcpt}
 	if name == "read" {
 		to = append(to, "jan@"+domainDANE)
 	}
-	d := map[string]any{"to": to, "subject": s.subject, "text": s.body,
-		"phones": map[string]string{s.rcpt: "+31" + s.phone}}
-	body, ctype := multipartMessage(t, d, s.att)
-	status, raw := x.alice.do(t, http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body), nil)
-	var acc accepted
+	d := testenv.Draft{To: to, Subject: s.subject, Text: s.body, Phones: map[string]string{s.rcpt: "+31" + s.phone}}
+	body, ctype, err := testenv.MultipartMessage(d, s.att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, raw := x.alice.Do(t, http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body), nil)
+	var acc testenv.Accepted
 	if status != http.StatusAccepted || json.Unmarshal(raw, &acc) != nil || acc.ID == "" {
 		t.Fatalf("POST /api/v1/messages (%s): %d %s", name, status, raw)
 	}
@@ -168,40 +168,8 @@ func (x *viewerEnv) submit(t *testing.T, name string) sent {
 			t.Errorf("%s: route %q, want %q", r.Address, r.Route, want)
 		}
 	}
-	s.id, s.messageID = acc.ID, x.alice.message(t, acc.ID).MessageID
+	s.id, s.messageID = acc.ID, x.alice.Message(t, acc.ID).MessageID
 	return s
-}
-
-// multipartMessage is the body of POST /api/v1/messages with any JSON message.
-func multipartMessage(t *testing.T, msg any, atts ...attachment) ([]byte, string) {
-	t.Helper()
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="message"`)
-	h.Set("Content-Type", "application/json")
-	pw, err := mw.CreatePart(h)
-	if err == nil {
-		err = json.NewEncoder(pw).Encode(msg)
-	}
-	for _, a := range atts {
-		if err != nil {
-			break
-		}
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="attachment"; filename=%q`, a.Name))
-		h.Set("Content-Type", a.ContentType)
-		if pw, err = mw.CreatePart(h); err == nil {
-			_, err = pw.Write(a.Data)
-		}
-	}
-	if err == nil {
-		err = mw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes(), mw.FormDataContentType()
 }
 
 // cmNumber is the number as CM is sent it (00 + country code + NSN).
@@ -244,7 +212,7 @@ func (x *viewerEnv) openLink(t *testing.T, tab *testenv.Tab, link, name string) 
 		t.Fatalf("open the link: status %d, %v", status, err)
 	}
 	want := x.srv.URL + "/v/"
-	waitFor(t, time.Minute, "the continue page moving on to /v/", func() (bool, string) {
+	testenv.WaitFor(t, time.Minute, "the continue page moving on to /v/", func() (bool, string) {
 		loc, err := tab.Location()
 		if err != nil {
 			return false, err.Error()
@@ -327,14 +295,14 @@ func (x *viewerEnv) sessionCookie(t *testing.T, tab *testenv.Tab) *network.Cooki
 func (x *viewerEnv) download(t *testing.T, tab *testenv.Tab, path string) (*http.Response, []byte) {
 	t.Helper()
 	ck := x.sessionCookie(t, tab)
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
-	resp, err := newHTTPClient().Do(req)
+	resp, err := testenv.NewHTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -394,7 +362,7 @@ func (x *viewerEnv) readAndReply(t *testing.T) {
 }
 
 // checkDownload fetches the attachment linked from the message page.
-func (x *viewerEnv) checkDownload(t *testing.T, tab *testenv.Tab, want attachment) {
+func (x *viewerEnv) checkDownload(t *testing.T, tab *testenv.Tab, want testenv.Attachment) {
 	t.Helper()
 	href := attribute(t, tab, "ul.files a", "href")
 	if !strings.HasPrefix(href, "/v/attachments/") {
@@ -433,7 +401,7 @@ func (x *viewerEnv) reply(t *testing.T, tab *testenv.Tab, s sent) {
 	}
 	x.page(t, tab, "replied")
 	var got testenv.Message
-	waitFor(t, deliveryWait, "the reply in the sender's mailbox", func() (bool, string) {
+	testenv.WaitFor(t, deliveryWait, "the reply in the sender's mailbox", func() (bool, string) {
 		for _, m := range delivered(t, x.lab.sender, alice, "") {
 			if strings.TrimSpace(m.Header.Get("In-Reply-To")) == s.messageID {
 				got = m
@@ -488,7 +456,7 @@ type externalView struct {
 // external reads the external view of s's recipient from the API.
 func (x *viewerEnv) external(t *testing.T, s sent) externalView {
 	t.Helper()
-	status, raw := x.alice.do(t, http.MethodGet, "/api/v1/messages/"+url.PathEscape(s.id), "", nil, nil)
+	status, raw := x.alice.Do(t, http.MethodGet, "/api/v1/messages/"+url.PathEscape(s.id), "", nil, nil)
 	var m struct {
 		Recipients []struct {
 			Address  string        `json:"address"`
@@ -543,7 +511,7 @@ func (x *viewerEnv) lockAndUnlock(t *testing.T) {
 		t.Errorf("the API does not show the recipient locked")
 	}
 	path := "/api/v1/messages/" + url.PathEscape(s.id) + "/recipients/" + url.PathEscape(s.rcpt) + "/unlock"
-	if status, raw := x.alice.do(t, http.MethodPost, path, "", nil, nil); status != http.StatusOK {
+	if status, raw := x.alice.Do(t, http.MethodPost, path, "", nil, nil); status != http.StatusOK {
 		t.Fatalf("unlock: %d %s", status, raw)
 	}
 	checkPage(t, tab, x.openLink(t, tab, link, "unlocked"), http.StatusOK, "request")
@@ -610,7 +578,7 @@ func (x *viewerEnv) revoked(t *testing.T) {
 	s := x.msgs["revoke"]
 	link := notificationLink(t, x.lab.pkix, s.rcpt, x.srv.URL)
 	path := "/api/v1/messages/" + url.PathEscape(s.id) + "/revoke"
-	if status, raw := x.alice.do(t, http.MethodPost, path, "", nil, nil); status != http.StatusOK {
+	if status, raw := x.alice.Do(t, http.MethodPost, path, "", nil, nil); status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", status, raw)
 	}
 	tab := x.newTab(t)
@@ -664,7 +632,7 @@ func (x *viewerEnv) unknown(t *testing.T) {
 // canaries: stop the binary, then look for every canary in its database, log,
 // TMPDIR and data directory.
 func (x *viewerEnv) canaries(t *testing.T) {
-	x.srv.stop()
-	checkCanaries(t, canaryPlaces{dbURL: x.dbURL, logs: []string{x.srv.log},
-		dirs: []string{x.tmpDir, x.v.vars["VEILIG_DATA_DIR"]}, scratch: t.TempDir()}, x.needles)
+	x.srv.Stop()
+	checkCanaries(t, canaryPlaces{dbURL: x.dbURL, logs: []string{x.srv.LogFile},
+		dirs: []string{x.tmpDir, x.v.Vars["VEILIG_DATA_DIR"]}, scratch: t.TempDir()}, x.needles)
 }

@@ -23,10 +23,10 @@ import (
 type env struct {
 	lab      *lab
 	pg       *testenv.Postgres
-	v        *veilig
-	srv      *server
+	v        *testenv.Veilig
+	srv      *testenv.Serve
 	password string
-	c        *apiClient // the sender on srv
+	c        *testenv.APIClient // the sender on srv
 }
 
 func TestFaults(t *testing.T) {
@@ -36,8 +36,8 @@ func TestFaults(t *testing.T) {
 	begin := time.Now()
 	e := &env{lab: startLab(t), pg: testenv.StartPostgres(t), password: "faults-" + randomHex(t)}
 	e.v = prepare(t, e.lab, e.pg.URL(), e.password)
-	e.srv = e.v.start(t, "serve-1", nil)
-	e.c = login(t, e.srv.URL, sender, e.password)
+	e.srv = e.v.Start(t, "serve-1", nil)
+	e.c = testenv.Login(t, e.srv.URL, sender, e.password)
 	t.Logf("lab, build, migrate, import and start: %s", time.Since(begin).Round(time.Millisecond))
 	scenarios := []struct {
 		name string
@@ -73,16 +73,16 @@ var driverText = regexp.MustCompile(`(?i)sqlstate|pgconn|pgx|gorm|postgres|dial 
 // the same process serves again, a retry with the same Idempotency-Key is
 // accepted, no message is half-written and everything accepted is delivered.
 func (e *env) postgresDown(t *testing.T) {
-	pid := e.srv.cmd.Process.Pid
+	pid := e.srv.PID()
 	first, stoppedAt := e.loadUntilDown(t)
 	e.checkUnavailable(t, first, stoppedAt)
 	e.pg.Start()
-	waitFor(t, readyWait, "/readyz 200 after PostgreSQL is back", func() (bool, string) {
+	testenv.WaitFor(t, readyWait, "/readyz 200 after PostgreSQL is back", func() (bool, string) {
 		status, _, raw := get(e.srv.URL, "/readyz")
 		return status == http.StatusOK, fmt.Sprintf("%d %s", status, raw)
 	})
-	if !e.srv.alive() || e.srv.cmd.Process.Pid != pid {
-		t.Fatalf("serve did not survive the outage (alive %v)", e.srv.alive())
+	if !e.srv.Alive() || e.srv.PID() != pid {
+		t.Fatalf("serve did not survive the outage (alive %v)", e.srv.Alive())
 	}
 	accepted, ids := map[string]bool{}, map[string]string{}
 	acceptedSet(first, accepted, ids)
@@ -141,7 +141,7 @@ func (e *env) checkUnavailable(t *testing.T, results map[string]result, stoppedA
 	t.Logf("postgres: stopped after %d accepted; answers to %d submissions: %v", stoppedAt, len(results), statuses)
 	status, ctype, raw := get(e.srv.URL, "/readyz")
 	checkProblem(t, "GET /readyz", status, ctype, raw)
-	resp, body, err := e.c.send(http.MethodGet, "/api/v1/messages?limit=5", "", nil, nil)
+	resp, body, err := e.c.Send(http.MethodGet, "/api/v1/messages?limit=5", "", nil, nil)
 	if err != nil {
 		t.Fatalf("GET /api/v1/messages: %v", err)
 	}
@@ -226,7 +226,7 @@ func openURL(t *testing.T, url string) *database.DB {
 
 // get fetches base+path without a token; status 0 is no answer.
 func get(base, path string) (status int, ctype string, body []byte) {
-	resp, raw, err := (&apiClient{base: base, hc: newHTTPClient()}).send(http.MethodGet, path, "", nil, nil)
+	resp, raw, err := testenv.NewAPIClient(base, "").Send(http.MethodGet, path, "", nil, nil)
 	if err != nil {
 		return 0, "", []byte(err.Error())
 	}

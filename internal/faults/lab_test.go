@@ -79,16 +79,16 @@ func communityLDIF() string {
 
 // prepare builds the binary and readies the database at dbURL with `veilig
 // migrate`, `veilig directory import` and the sender's account.
-func prepare(t *testing.T, l *lab, dbURL, password string) *veilig {
+func prepare(t *testing.T, l *lab, dbURL, password string) *testenv.Veilig {
 	t.Helper()
-	return prepareWith(t, l, buildBinary(t), dbURL, password)
+	return prepareWith(t, l, testenv.BuildVeilig(t, binaryEnv), dbURL, password)
 }
 
 // prepareWith is prepare with a binary already built.
-func prepareWith(t *testing.T, l *lab, bin, dbURL, password string) *veilig {
+func prepareWith(t *testing.T, l *lab, bin, dbURL, password string) *testenv.Veilig {
 	t.Helper()
 	dir := t.TempDir()
-	v := &veilig{bin: bin, dir: dir, vars: map[string]string{
+	v := &testenv.Veilig{Bin: bin, Dir: dir, Vars: map[string]string{
 		"VEILIG_DATABASE_URL":        dbURL,
 		"VEILIG_DATA_DIR":            filepath.Join(dir, "data"),
 		"VEILIG_LOG_FORMAT":          "text",
@@ -101,15 +101,15 @@ func prepareWith(t *testing.T, l *lab, bin, dbURL, password string) *veilig {
 		"VEILIG_DELIVERY_JOB_TIMEOUT":  "20s",
 		"VEILIG_DELIVERY_RESCUE_AFTER": "25s",
 	}}
-	v.run(t, "", "migrate")
+	v.Run(t, "", "migrate")
 	ldif := filepath.Join(dir, "community.ldif")
 	if err := os.WriteFile(ldif, []byte(communityLDIF()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := v.run(t, "", "directory", "import", "--ldif", ldif); !strings.Contains(out, "3 organisations") {
+	if out := v.Run(t, "", "directory", "import", "--ldif", ldif); !strings.Contains(out, "3 organisations") {
 		t.Fatalf("directory import: %s", out)
 	}
-	out := v.run(t, password+"\n", "user", "add", "--email", sender, "--role", "sender", "--password-stdin")
+	out := v.Run(t, password+"\n", "user", "add", "--email", sender, "--role", "sender", "--password-stdin")
 	if !regexp.MustCompile(`organisation [^)\s]+\)`).MatchString(out) {
 		t.Fatalf("user add: %s", out)
 	}
@@ -156,7 +156,7 @@ func subject(h mail.Header) string { return strings.TrimSpace(h.Get("Subject")) 
 func (l *lab) count(t *testing.T, rcpt, prefix string, accepted map[string]bool) tally {
 	t.Helper()
 	var got map[string]int
-	poll(t, maildirWait, burstPoll, "every accepted "+prefix+" message in the Maildir of "+rcpt, func() (bool, string) {
+	testenv.Poll(t, maildirWait, burstPoll, "every accepted "+prefix+" message in the Maildir of "+rcpt, func() (bool, string) {
 		got = l.copies(t, rcpt, prefix, accepted)
 		return len(got) >= len(accepted), fmt.Sprintf("%d of %d arrived", len(got), len(accepted))
 	})

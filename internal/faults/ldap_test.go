@@ -35,16 +35,16 @@ func (e *env) ldapKilled(t *testing.T) {
 	slapd := testenv.StartSlapd(t, testenv.SlapdOptions{LDIFFile: file})
 	relay := startRelay(t, "127.0.0.1:0", strings.TrimPrefix(slapd.URL(), "ldap://"))
 	v := e.ldapVeilig(t, slapd, relay)
-	v.run(t, "", "migrate")
-	if out := v.run(t, "", "directory", "sync", "--full"); !strings.Contains(out, fmt.Sprintf("%d people", ldapOrgs*ldapPeople)) {
+	v.Run(t, "", "migrate")
+	if out := v.Run(t, "", "directory", "sync", "--full"); !strings.Contains(out, fmt.Sprintf("%d people", ldapOrgs*ldapPeople)) {
 		t.Fatalf("first full sync: %s", out)
 	}
-	db := openURL(t, v.vars["VEILIG_DATABASE_URL"])
+	db := openURL(t, v.Vars["VEILIG_DATABASE_URL"])
 	before := directoryState(t, db)
 	addPerson(t, slapd, "Nieuw Persoon", "nieuw.persoon@org0000.test")
 
 	relay.onBytes(relay.fromTarget.Load()+ldapKillBytes, slapd.Kill)
-	out, err := v.runErr("directory", "sync", "--full")
+	out, err := v.RunErr("directory", "sync", "--full")
 	if err == nil {
 		t.Fatalf("the sync succeeded although slapd was killed during it (relayed %d bytes): %s", relay.fromTarget.Load(), out)
 	}
@@ -56,7 +56,7 @@ func (e *env) ldapKilled(t *testing.T) {
 		t.Errorf("the failed sync's run is recorded as %q, want failed", outcome)
 	}
 	slapd.Restart()
-	if out := v.run(t, "", "directory", "sync", "--full"); !strings.Contains(out, fmt.Sprintf("%d people", ldapOrgs*ldapPeople+1)) {
+	if out := v.Run(t, "", "directory", "sync", "--full"); !strings.Contains(out, fmt.Sprintf("%d people", ldapOrgs*ldapPeople+1)) {
 		t.Fatalf("full sync after slapd is back: %s", out)
 	}
 	if outcome := lastRun(t, db); outcome != "succeeded" {
@@ -66,10 +66,10 @@ func (e *env) ldapKilled(t *testing.T) {
 }
 
 // ldapVeilig is the binary on a database of its own, syncing through relay.
-func (e *env) ldapVeilig(t *testing.T, slapd *testenv.Slapd, relay *tcpRelay) *veilig {
+func (e *env) ldapVeilig(t *testing.T, slapd *testenv.Slapd, relay *tcpRelay) *testenv.Veilig {
 	t.Helper()
 	dir := t.TempDir()
-	return &veilig{bin: e.v.bin, dir: dir, vars: map[string]string{
+	return &testenv.Veilig{Bin: e.v.Bin, Dir: dir, Vars: map[string]string{
 		"VEILIG_DATABASE_URL":        e.newDatabase(t, "ldapsync"),
 		"VEILIG_DATA_DIR":            filepath.Join(dir, "data"),
 		"VEILIG_LOG_FORMAT":          "text",

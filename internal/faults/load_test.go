@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 const (
@@ -29,19 +31,19 @@ type result struct {
 }
 
 // post sends message key to rcpt with key as Idempotency-Key and Subject.
-func post(c *apiClient, key, rcpt string) result {
-	body, ctype, err := submission(draft{To: []string{rcpt}, Subject: key, Text: "Bericht " + key + ".\n"})
+func post(c *testenv.APIClient, key, rcpt string) result {
+	body, ctype, err := testenv.MultipartMessage(testenv.Draft{To: []string{rcpt}, Subject: key, Text: "Bericht " + key + ".\n"})
 	if err != nil {
 		return result{err: err}
 	}
-	resp, raw, err := c.send(http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body),
+	resp, raw, err := c.Send(http.MethodPost, "/api/v1/messages", ctype, bytes.NewReader(body),
 		http.Header{"Idempotency-Key": {key}})
 	if err != nil {
 		return result{err: err}
 	}
 	r := result{status: resp.StatusCode, body: raw, ctype: resp.Header.Get("Content-Type")}
 	if r.status == http.StatusAccepted {
-		var acc accepted
+		var acc testenv.Accepted
 		if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == "" {
 			r.err = fmt.Errorf("202 without an id: %s", raw)
 		}
@@ -52,7 +54,7 @@ func post(c *apiClient, key, rcpt string) result {
 
 // load posts keys from next() with loadClients concurrent clients until next
 // returns "", calling observe after each answer; it returns key → result.
-func load(c *apiClient, rcpt string, next func() string, observe func(string, result)) map[string]result {
+func load(c *testenv.APIClient, rcpt string, next func() string, observe func(string, result)) map[string]result {
 	var mu sync.Mutex
 	out := map[string]result{}
 	var wg sync.WaitGroup

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/veilig/veilig/internal/database"
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 // domainExtern is outside the community (not in the directory): its recipients
@@ -62,11 +63,11 @@ var smsLeak = regexp.MustCompile(`(?i)sms:|provider|deadline|context|transport|t
 // the code opens the message.
 func (e *env) smsTimeout(t *testing.T) {
 	cm := startFakeCM(t)
-	v := prepareWith(t, e.lab, e.v.bin, e.newDatabase(t, "smstimeout"), e.password)
-	srv := v.start(t, "serve-sms", map[string]string{"VEILIG_SMS_PROVIDER": "cm",
+	v := prepareWith(t, e.lab, e.v.Bin, e.newDatabase(t, "smstimeout"), e.password)
+	srv := v.Start(t, "serve-sms", map[string]string{"VEILIG_SMS_PROVIDER": "cm",
 		"VEILIG_SMS_CM_TOKEN": smsToken, "VEILIG_SMS_CM_URL": cm.srv.URL})
-	submitExternal(t, login(t, srv.URL, sender, e.password))
-	db := openURL(t, v.vars["VEILIG_DATABASE_URL"])
+	submitExternal(t, testenv.Login(t, srv.URL, sender, e.password))
+	db := openURL(t, v.Vars["VEILIG_DATABASE_URL"])
 	vc := openViewer(t, srv.URL, e.lab.viewerLink(t, smsRcpt, srv.URL))
 
 	cm.hang.Store(true)
@@ -102,15 +103,15 @@ func (e *env) smsTimeout(t *testing.T) {
 }
 
 // submitExternal sends one message to the external recipient with her number.
-func submitExternal(t *testing.T, c *apiClient) {
+func submitExternal(t *testing.T, c *testenv.APIClient) {
 	t.Helper()
-	body, ctype, err := submission(draft{To: []string{smsRcpt}, Subject: smsSubj, Text: "Bericht over de storing.\n",
+	body, ctype, err := testenv.MultipartMessage(testenv.Draft{To: []string{smsRcpt}, Subject: smsSubj, Text: "Bericht over de storing.\n",
 		Phones: map[string]string{smsRcpt: smsPhone}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, raw := c.do(t, http.MethodPost, "/api/v1/messages", ctype, strings.NewReader(string(body)), nil)
-	var acc accepted
+	status, raw := c.Do(t, http.MethodPost, "/api/v1/messages", ctype, strings.NewReader(string(body)), nil)
+	var acc testenv.Accepted
 	if status != http.StatusAccepted || json.Unmarshal(raw, &acc) != nil {
 		t.Fatalf("submit to %s: %d %s", smsRcpt, status, raw)
 	}
@@ -364,7 +365,7 @@ func (l *lab) viewerLink(t *testing.T, rcpt, base string) string {
 	t.Helper()
 	re := regexp.MustCompile(regexp.QuoteMeta(base) + `/v/[A-Za-z0-9_.-]{16,256}`)
 	var link string
-	waitFor(t, notificationWait, "the notification to "+rcpt, func() (bool, string) {
+	testenv.WaitFor(t, notificationWait, "the notification to "+rcpt, func() (bool, string) {
 		n := 0
 		for _, m := range l.mx.Messages(t) {
 			if !strings.EqualFold(m.Recipient, rcpt) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/veilig/veilig/internal/testenv"
 )
 
 const (
@@ -86,10 +88,10 @@ func subjects(ids map[string]string) map[string]bool {
 func (e *env) waitDeferred(t *testing.T, ids map[string]string, rcpt string) string {
 	t.Helper()
 	var evidence string
-	waitFor(t, settleWait, "every delivery to "+rcpt+" deferred with evidence", func() (bool, string) {
+	testenv.WaitFor(t, settleWait, "every delivery to "+rcpt+" deferred with evidence", func() (bool, string) {
 		pending := 0
 		for _, id := range ids {
-			r, ok := e.c.message(t, id).recipient(rcpt, "to")
+			r, ok := e.c.Message(t, id).Recipient(rcpt, "to")
 			if !ok || r.State != "deferred" || len(r.Attempts) == 0 {
 				pending++
 				continue
@@ -109,7 +111,7 @@ func (e *env) waitDeferred(t *testing.T, ids map[string]string, rcpt string) str
 func (e *env) checkNoConnection(t *testing.T, ids map[string]string, rcpt string) {
 	t.Helper()
 	for key, id := range ids {
-		r, _ := e.c.message(t, id).recipient(rcpt, "to")
+		r, _ := e.c.Message(t, id).Recipient(rcpt, "to")
 		for _, a := range r.Attempts {
 			if a.Policy != "" || a.Code != 0 || a.Outcome == "delivered" {
 				t.Errorf("%s: attempt while the resolver was down reached a server: %+v", key, a)
@@ -122,8 +124,8 @@ func (e *env) checkNoConnection(t *testing.T, ids map[string]string, rcpt string
 func (e *env) checkFinalPolicy(t *testing.T, ids map[string]string, rcpt, policy string) {
 	t.Helper()
 	for key, id := range ids {
-		m := e.c.waitRecipient(t, id, rcpt, "to", "delivered", settleWait)
-		r, _ := m.recipient(rcpt, "to")
+		m := e.c.WaitRecipient(t, id, rcpt, "to", "delivered", settleWait)
+		r, _ := m.Recipient(rcpt, "to")
 		if last := r.Attempts[len(r.Attempts)-1]; last.Policy != policy || last.Outcome != "delivered" {
 			t.Errorf("%s: delivered with %+v, want policy %s", key, last, policy)
 		}
@@ -135,8 +137,8 @@ func (e *env) checkFinalPolicy(t *testing.T, ids map[string]string, rcpt, policy
 // what the first had claimed once its claims expire, and every accepted message
 // is delivered.
 func (e *env) killOneOfTwo(t *testing.T) {
-	second := e.v.start(t, "serve-2", nil)
-	c2 := login(t, second.URL, sender, e.password)
+	second := e.v.Start(t, "serve-2", nil)
+	c2 := testenv.Login(t, second.URL, sender, e.password)
 	var n atomic.Int32
 	reached := make(chan struct{})
 	half := killBurst / 2
@@ -151,7 +153,7 @@ func (e *env) killOneOfTwo(t *testing.T) {
 	secondDone := make(chan map[string]result)
 	go func() { secondDone <- load(c2, inbox, counter("kill-b", half, nil), nil) }()
 	<-reached
-	e.srv.kill()
+	e.srv.Kill()
 	first, onSecond := <-firstDone, <-secondDone
 	if status, _, raw := get(second.URL, "/readyz"); status != http.StatusOK {
 		t.Errorf("the surviving process is not ready: %d %s", status, raw)

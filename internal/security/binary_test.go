@@ -21,7 +21,7 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the binary suite is not short")
 	}
-	bin := buildBinary(t)
+	bin := testenv.BuildVeilig(t, "")
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			url := ""

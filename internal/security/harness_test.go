@@ -8,19 +8,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,68 +39,61 @@ const (
 // server is a running `veilig serve` and what the tests need of it.
 type server struct {
 	t        *testing.T
-	bin, dir string
-	vars     map[string]string
-	url      string
-	logPath  string
+	v        *testenv.Veilig
+	vars     map[string]string // v.Vars
+	url      string            // the serve's URL
+	logPath  string            // the serve's log
 	tmpDir   string
 	password string
 	orgs     map[string]string // domain → organisation id
 	tokens   map[string]string // e-mail → access token
 	db       *database.DB      // a second connection to the server's database
-	cmd      *exec.Cmd
-	done     chan struct{}
-}
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "veilig")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/veilig/veilig").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startServer prepares dbURL (empty: SQLite in the data directory) and starts serve.
 func startServer(t *testing.T, bin, dbURL string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{t: t, bin: bin, dir: dir, password: "Wachtwoord-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		orgs: map[string]string{}, tokens: map[string]string{}, logPath: filepath.Join(dir, "serve.log"),
-		tmpDir: filepath.Join(dir, "tmp"), done: make(chan struct{})}
+	s := &server{t: t, password: "Wachtwoord-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		orgs: map[string]string{}, tokens: map[string]string{}, tmpDir: filepath.Join(dir, "tmp")}
 	if dbURL == "" {
 		dbURL = filepath.Join(dir, "data", "veilig.db")
 	}
-	addr := freeAddr(t)
-	s.url = "http://" + addr
 	s.vars = map[string]string{"VEILIG_DATABASE_URL": dbURL, "VEILIG_DATA_DIR": filepath.Join(dir, "data"),
-		"VEILIG_LOG_FORMAT": "text", "VEILIG_LOG_LEVEL": "debug", "VEILIG_HTTP_ADDR": addr, "VEILIG_PUBLIC_URL": s.url,
+		"VEILIG_LOG_FORMAT": "text", "VEILIG_LOG_LEVEL": "debug",
 		"VEILIG_DEV_MAILBOX": "true", "VEILIG_TRUSTED_PROXIES": trustedProxy + "/32", "VEILIG_SMTP_HOSTNAME": "veilig.test",
 		"VEILIG_DNS_RESOLVER": "127.0.0.1:9", "VEILIG_MAX_BODY_BYTES": "65536", "VEILIG_MAX_MESSAGE_BYTES": "1048576",
 		"VEILIG_SMS_DAILY_CAP": strconv.Itoa(orgSMSCap), "TMPDIR": s.tmpDir}
+	s.v = &testenv.Veilig{Bin: bin, Dir: dir, Vars: s.vars}
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.run("", "migrate")
+	s.v.Run(t, "", "migrate")
 	ldif := filepath.Join(dir, "community.ldif")
 	if err := os.WriteFile(ldif, []byte(community()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.run("", "directory", "import", "--ldif", ldif)
+	s.v.Run(t, "", "directory", "import", "--ldif", ldif)
 	s.addUsers()
-	s.start()
+	srv := s.v.Start(t, "serve", nil)
+	s.url, s.logPath = srv.URL, srv.LogFile
+	s.db = openDB(t, dbURL)
+	for _, u := range []string{senderA, adminA, senderB, adminB, operatorMail} {
+		s.tokens[u] = s.login(u)
+	}
+	return s
+}
+
+// openDB is a second connection to the server's database, closed when the
+// test ends.
+func openDB(t *testing.T, dbURL string) *database.DB {
+	t.Helper()
 	db, err := database.Open(context.Background(), dbURL, testenv.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	s.db = db
-	for _, u := range []string{senderA, adminA, senderB, adminB, operatorMail} {
-		s.tokens[u] = s.login(u)
-	}
-	return s
+	return db
 }
 
 func community() string {
@@ -127,7 +117,7 @@ var orgInOutput = regexp.MustCompile(`organisation ([^)\s]+)\)`)
 func (s *server) addUsers() {
 	for _, u := range []struct{ email, role string }{{senderA, "sender"}, {adminA, "org-admin"}, {senderB, "sender"},
 		{adminB, "org-admin"}, {operatorMail, "operator"}} {
-		out := s.run(s.password+"\n", "user", "add", "--email", u.email, "--role", u.role, "--password-stdin")
+		out := s.v.Run(s.t, s.password+"\n", "user", "add", "--email", u.email, "--role", u.role, "--password-stdin")
 		if m := orgInOutput.FindStringSubmatch(out); m != nil && m[1] != "none" {
 			s.orgs[strings.SplitN(u.email, "@", 2)[1]] = m[1]
 		}
@@ -135,101 +125,6 @@ func (s *server) addUsers() {
 	if s.orgs[domainA] == "" || s.orgs[domainB] == "" {
 		s.t.Fatalf("organisation ids: %v", s.orgs)
 	}
-}
-
-func (s *server) environ() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dir}
-	for k, v := range s.vars {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
-
-func (s *server) run(stdin string, args ...string) string {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env, cmd.Stdin = s.environ(), strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		s.t.Fatalf("veilig %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func (s *server) start() {
-	t := s.t
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	s.cmd = exec.Command(s.bin, "serve")
-	s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = s.environ(), logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
-	if err := s.waitReady(); err != nil {
-		t.Fatalf("serve: %v\n%s", err, s.logTail())
-	}
-}
-
-func (s *server) waitReady() error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-s.done:
-			return errors.New("exited before it was ready")
-		default:
-		}
-		if resp, err := hc.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("/readyz did not answer 200 within a minute")
-}
-
-func (s *server) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-	if s.t.Failed() {
-		s.t.Logf("serve log (tail):\n%s", s.logTail())
-	}
-}
-
-func (s *server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 6000 {
-		b = b[len(b)-6000:]
-	}
-	return string(b)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // call is one HTTP request to the server.
