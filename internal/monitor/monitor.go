@@ -8,7 +8,8 @@
 // A domain pinned to PKIX only (no DNSSEC) is pinned to its MX host names as
 // well: when none of them is an MX host any more, it is suspended too, since
 // an unsigned MX answer is not to be trusted; an operator confirms the change
-// and re-pins it (Repin). When a later check passes, the pin is restored on
+// and re-pins it (Repin). New MX hosts beside pinned ones are reported once
+// ("degraded") and skipped by delivery until then. When a later check passes, the pin is restored on
 // its own.
 //
 // Checks are spread over the interval (each domain's next check is the
@@ -332,12 +333,22 @@ func (m *Monitor) checkError(ctx context.Context, j job, r mailcheck.Report) err
 	return m.reschedule(ctx, j, r.CheckedAt, m.cfg.RetryInterval)
 }
 
-// comparePin saves r and suspends or restores the pin.
+// comparePin saves r and suspends or restores the pin. A PKIX pin's domain
+// that gained MX hosts outside the pin is reported once: delivery skips them
+// until an operator re-pins the domain.
 func (m *Monitor) comparePin(ctx context.Context, pin trust.Pin, r mailcheck.Report) error {
+	prev, err := m.deps.Store.Report(ctx, pin.Domain)
+	if err != nil && !errors.Is(err, trust.ErrNotFound) {
+		return err
+	}
 	if err := m.deps.Store.SaveReport(ctx, r); err != nil {
 		return err
 	}
 	why := violation(pin, r)
+	if added := newUnpinned(pin, prev, r); why == "" && len(added) > 0 {
+		m.tell(ctx, pin.Domain, pin.OrganisationID, trust.KindDegraded, "new MX hosts that are not pinned: "+
+			strings.Join(added, ", ")+"; Veilig delivers only to the pinned ones until an operator re-pins the domain", r)
+	}
 	suspended := pin.Suspended()
 	switch {
 	case why != "" && !suspended:
@@ -380,6 +391,22 @@ func violation(pin trust.Pin, r mailcheck.Report) string {
 			strings.Join(r.MXHosts, ", ") + "); an operator re-pins the domain after confirming the change"
 	}
 	return ""
+}
+
+// newUnpinned returns the MX hosts of r outside a PKIX pin that the previous
+// report did not have yet.
+func newUnpinned(pin trust.Pin, prev, r mailcheck.Report) []string {
+	if pin.Policy != trust.PolicyPKIX || len(pin.MXHosts) == 0 {
+		return nil
+	}
+	var added []string
+	for _, h := range r.MXHosts {
+		h = trust.NormaliseDomain(h)
+		if !slices.Contains(pin.MXHosts, h) && !anyPinned([]string{h}, prev.MXHosts) {
+			added = append(added, h)
+		}
+	}
+	return added
 }
 
 // anyPinned reports whether one of the current MX hosts is a pinned one.

@@ -52,19 +52,24 @@ func TestPKIXMXChangeAndRepin(t *testing.T) {
 			name  string
 			mx    []string
 			state string
+			mail  string // in the one mail sent; "" none
 		}{
-			{"one pinned host left", []string{"mx2.p.test", "mx3.p.test"}, "trusted"},
-			{"no pinned host left", []string{"MX3.p.test.", "mx4.p.test"}, "suspended"},
+			{"pinned hosts", []string{"mx1.p.test", "mx2.p.test"}, "trusted", ""},
+			{"a new host beside a pinned one", []string{"mx2.p.test", "mx3.p.test"}, "trusted",
+				"new MX hosts that are not pinned: mx3.p.test"},
+			{"the same hosts again: told once", []string{"mx2.p.test", "mx3.p.test"}, "trusted", ""},
+			{"no pinned host left", []string{"MX3.p.test.", "mx4.p.test"}, "suspended", "none of which is an MX host now"},
 		} {
 			e.checker.set("p.test", pkixAt("p.test", st.mx...))
 			e.checkDue(t, 1)
 			if p, _ := e.store.Pin(ctx, "p.test"); p.State != st.state {
 				t.Fatalf("%s: pin %+v, want %s", st.name, p, st.state)
 			}
+			mails := e.mailer.take()
+			if (st.mail == "") != (len(mails) == 0) || len(mails) > 1 || (len(mails) == 1 && !strings.Contains(mails[0].Text, st.mail)) {
+				t.Fatalf("%s: mails %+v, want one saying %q", st.name, mails, st.mail)
+			}
 			e.clock.advance(day + day/10)
-		}
-		if mails := e.mailer.take(); len(mails) != 1 || !strings.Contains(mails[0].Text, "none of which is an MX host now") {
-			t.Fatalf("mails %+v, want the suspension naming the MX change", mails)
 		}
 		e.checker.set("p.test", pkixAt("p.test", "mx3.p.test", "mx4.p.test"))
 		operator := audit.WithActor(ctx, audit.Actor{UserID: "op-1", Role: "operator"})
@@ -75,7 +80,7 @@ func TestPKIXMXChangeAndRepin(t *testing.T) {
 		if got, _ := e.store.Pin(ctx, "p.test"); got.State != trust.StateTrusted || !got.NextCheckAt.After(e.clock.Now()) {
 			t.Fatalf("stored pin %+v", got)
 		}
-		if kinds := e.kinds(t); !slices.Equal(kinds, []string{"suspended", "repinned"}) {
+		if kinds := e.kinds(t); !slices.Equal(kinds, []string{"degraded", "suspended", "repinned"}) {
 			t.Fatalf("events %v", kinds)
 		}
 		mails := e.mailer.take()
