@@ -2,9 +2,7 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,7 +63,7 @@ func TestAuditEvents(t *testing.T) {
 			if d := cmp.Diff(want(), briefs(got)); d != "" {
 				t.Errorf("%s: events (-want +got):\n%s", name, d)
 			}
-			assertNoSecrets(t, got, secrets...)
+			testenv.AssertNoSecrets(t, got, secrets...)
 		}
 		var anna User
 		step("user created", func() []string {
@@ -179,7 +177,7 @@ func TestAuditEvents(t *testing.T) {
 			return []brief{{audit.ActionUserDisabled, "success", "user:" + anna.ID, orgUtrecht, "", "198.51.100.1",
 				clientUA, map[string]string{"role": "sender"}}}
 		})
-		assertNoSecrets(t, all, canaryPassword, "anna@", "nobody@")
+		testenv.AssertNoSecrets(t, all, canaryPassword, "anna@", "nobody@")
 	})
 }
 
@@ -194,19 +192,5 @@ func mustFail(t *testing.T, err error) {
 	t.Helper()
 	if err == nil {
 		t.Fatal("succeeded; want a refusal")
-	}
-}
-
-// assertNoSecrets fails when any event, as stored, contains one of secrets.
-func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
-	t.Helper()
-	raw, err := json.Marshal(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(string(raw), s) {
-			t.Errorf("an audit event contains a secret %.8q…", s)
-		}
 	}
 }

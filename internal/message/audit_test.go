@@ -2,9 +2,7 @@ package message_test
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +62,7 @@ func TestAuditMessageLifecycle(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
-		assertNoSecrets(t, got, d.Subject, "Geachte heer", canaryFile, "canary content", recipient, from.Name)
+		testenv.AssertNoSecrets(t, got, d.Subject, "Geachte heer", canaryFile, "canary content", recipient, from.Name)
 	})
 }
 
@@ -105,20 +103,6 @@ func check(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// assertNoSecrets fails when any event, as stored, contains one of secrets.
-func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
-	t.Helper()
-	raw, err := json.Marshal(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range secrets {
-		if strings.Contains(string(raw), s) {
-			t.Errorf("an audit event contains %q", s)
-		}
 	}
 }
 

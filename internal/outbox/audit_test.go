@@ -2,8 +2,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,7 +48,7 @@ func TestAuditRecordsEachAttempt(t *testing.T) {
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("events (-want +got):\n%s", d)
 				}
-				assertNoSecrets(t, got, recipient, "Onderwerp", "Tekst", "queued as", "no such user")
+				testenv.AssertNoSecrets(t, got, recipient, "Onderwerp", "Tekst", "queued as", "no such user")
 			})
 		}
 	})
@@ -88,19 +86,5 @@ func TestAuditRecordsNotification(t *testing.T) {
 				t.Errorf("events (-want +got):\n%s", d)
 			}
 		})
-	}
-}
-
-// assertNoSecrets fails when any event, as stored, contains one of secrets.
-func assertNoSecrets(t *testing.T, events []audit.Event, secrets ...string) {
-	t.Helper()
-	raw, err := json.Marshal(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range secrets {
-		if strings.Contains(string(raw), s) {
-			t.Errorf("an audit event contains %q", s)
-		}
 	}
 }
