@@ -618,16 +618,7 @@ MD
 write_section() {
 	local new=$tmp/out/section.md
 	section >"$new"
-	mkdir -p "$(dirname "$OUT")"
-	{
-		if [ -f "$OUT" ]; then
-			awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0 == b { skip = 1 } !skip { print } $0 == e { skip = 0 }' "$OUT" |
-				sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
-			echo
-		fi
-		cat "$new"
-	} >"$OUT.tmp"
-	mv "$OUT.tmp" "$OUT"
+	replace_section "$OUT" "$BEGIN_MARK" "$END_MARK" "$new"
 	log "wrote the load-and-soak section of $OUT"
 }
 

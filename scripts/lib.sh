@@ -177,3 +177,21 @@ wait_until() {
 	log "$what: not ready after ${limit} s"
 	return 1
 }
+
+# replace_section OUT BEGIN END NEW replaces the lines of OUT from the line
+# BEGIN to the line END (the markers included) with the file NEW, which holds
+# the markers itself, or appends NEW when OUT has no such section (the bench
+# scripts' own sections of docs/benchmarks.md).
+replace_section() {
+	local out=$1 begin=$2 end=$3 new=$4
+	mkdir -p "$(dirname "$out")"
+	{
+		if [ -f "$out" ]; then
+			awk -v b="$begin" -v e="$end" '$0 == b { skip = 1 } !skip { print } $0 == e { skip = 0 }' "$out" |
+				sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+			echo
+		fi
+		cat "$new"
+	} >"$out.tmp"
+	mv "$out.tmp" "$out"
+}
